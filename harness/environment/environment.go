@@ -1,0 +1,84 @@
+// Package environment is the contract between the harness and its backends
+// (docker, local). Everything above it — load, assertions, faults, reports —
+// talks to an Environment and never to a container or a process directly, so
+// a scenario runs the same on either backend.
+package environment
+
+import (
+	"context"
+	"time"
+
+	"github.com/meshproof/meshproof/harness/topology"
+)
+
+// Options configure one Up.
+type Options struct {
+	// RunID names the run; it labels containers and names the state dir.
+	RunID string
+	// Services to start (already closed over depends_on), in any order.
+	Services []string
+	// Env overrides per service (scenario environment.env), applied after
+	// compose's environment and before address rewriting.
+	Env map[string]map[string]string
+	// LogDir receives <service>.log for every service.
+	LogDir string
+	// Progress, when set, is told as each service becomes ready.
+	Progress func(service string, ready time.Duration)
+}
+
+// Backend starts environments.
+type Backend interface {
+	// Name is "docker" or "local".
+	Name() string
+	// Up starts the services in dependency order and waits for each probe.
+	// On error everything already started is stopped before returning.
+	Up(ctx context.Context, topo *topology.Topology, opts Options) (Environment, error)
+	// GC removes what earlier runs left behind (crashed or killed harnesses).
+	GC(ctx context.Context) (removed []string, err error)
+}
+
+// Environment is a running set of services.
+type Environment interface {
+	// RunID of the run that started it.
+	RunID() string
+	// Address is the 127.0.0.1:port where the harness reaches the given
+	// container port of a service. It may change after a restart.
+	Address(service string, port int) (string, error)
+	// Resolve rewrites references to services in s (URL, host:port and
+	// key=value DSN forms, e.g. "http://gateway:8080/x") to Address form.
+	Resolve(s string) string
+	// Services describes every started service.
+	Services() []ServiceInfo
+	// Usage samples resource use so far (peak RSS, CPU seconds) per service.
+	Usage(ctx context.Context) map[string]Usage
+	// Fault primitives, used by scenario faults.
+	Stop(ctx context.Context, service string) error
+	Start(ctx context.Context, service string) error
+	Kill(ctx context.Context, service string) error
+	Pause(ctx context.Context, service string) error
+	Unpause(ctx context.Context, service string) error
+	// Down stops everything and removes what the run created. Idempotent.
+	Down(ctx context.Context) error
+}
+
+// ServiceInfo is what the report shows of a service.
+type ServiceInfo struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Runs is the image (docker) or program path (local).
+	Runs string `json:"runs"`
+	// Version of the program or image, when known.
+	Version string `json:"version,omitempty"`
+	// Ready is the time from start to a passing probe.
+	Ready time.Duration `json:"ready_ns"`
+	// Ports maps container port to the host address.
+	Ports map[int]string `json:"ports"`
+	// LogFile is where its output goes.
+	LogFile string `json:"log_file"`
+}
+
+// Usage is the resource use of one service.
+type Usage struct {
+	PeakRSSBytes uint64  `json:"peak_rss_bytes"`
+	CPUSeconds   float64 `json:"cpu_seconds"`
+}
