@@ -10,12 +10,16 @@ type Scenario struct {
 	Name        string      `yaml:"name" json:"name" jsonschema:"required"`
 	Description string      `yaml:"description,omitempty" json:"description,omitempty"`
 	Environment Environment `yaml:"environment" json:"environment" jsonschema:"required"`
-	Load        *Load       `yaml:"load,omitempty" json:"load,omitempty"`
+	Load        *LoadSpec   `yaml:"load,omitempty" json:"load,omitempty"`
 	Faults      []Fault     `yaml:"faults,omitempty" json:"faults,omitempty"`
 	Assert      Assertions  `yaml:"assert,omitempty" json:"assert,omitempty"`
 
 	// File is the path the scenario was read from (set by the loader).
 	File string `yaml:"-" json:"-"`
+
+	// pos records where each field path's value starts (set by the loader),
+	// so later validation can point at a line.
+	pos map[string]position
 }
 
 // Environment picks the compose topology and the part of it to run.
@@ -29,8 +33,9 @@ type Environment struct {
 	Env map[string]map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
 }
 
-// Load is the traffic the harness drives.
-type Load struct {
+// LoadSpec is the traffic the harness drives (the "load:" section). It is
+// not named Load because scenario.Load is the file loader.
+type LoadSpec struct {
 	// Target is an http(s):// URL or grpc://host:port naming a compose
 	// service and its container port, e.g. http://gateway:8080/api/greeting.
 	Target  string            `yaml:"target" json:"target" jsonschema:"required"`
@@ -177,11 +182,11 @@ type EveryRule struct {
 
 // DataAssertion reads a store after the load, polling until Within.
 type DataAssertion struct {
-	Name     string         `yaml:"name,omitempty" json:"name,omitempty"`
-	Mongo    *MongoQuery    `yaml:"mongo,omitempty" json:"mongo,omitempty"`
-	RabbitMQ *QueueQuery    `yaml:"rabbitmq,omitempty" json:"rabbitmq,omitempty"`
-	Postgres string         `yaml:"postgres,omitempty" json:"postgres,omitempty"`
-	S3       *S3Query       `yaml:"s3,omitempty" json:"s3,omitempty"`
+	Name     string      `yaml:"name,omitempty" json:"name,omitempty"`
+	Mongo    *MongoQuery `yaml:"mongo,omitempty" json:"mongo,omitempty"`
+	RabbitMQ *QueueQuery `yaml:"rabbitmq,omitempty" json:"rabbitmq,omitempty"`
+	Postgres string      `yaml:"postgres,omitempty" json:"postgres,omitempty"`
+	S3       *S3Query    `yaml:"s3,omitempty" json:"s3,omitempty"`
 	// Count (mongo, s3), Depth (rabbitmq) or Expect (postgres): "OP VALUE".
 	Count  string   `yaml:"count,omitempty" json:"count,omitempty"`
 	Depth  string   `yaml:"depth,omitempty" json:"depth,omitempty"`

@@ -35,18 +35,18 @@ const (
 
 // Service is one compose service with its harness settings.
 type Service struct {
-	Name        string
-	Image       string
+	Name  string
+	Image string
 	// Build is the compose build section, when the image can be built here.
-	Build       *Build
+	Build *Build
 	// Command is the compose command (the arguments after the entrypoint).
 	Command     []string
 	Entrypoint  []string
 	Environment map[string]string
 	// Ports are the container ports the service declares (ports and expose).
-	Ports       []int
+	Ports []int
 	// DependsOn lists the services this one needs started first.
-	DependsOn   []string
+	DependsOn []string
 	// Volumes are bind mounts: host path (absolute) -> container path.
 	Volumes     []Mount
 	Healthcheck []string
