@@ -14,6 +14,7 @@ export TESTCONTAINERS_RYUK_DISABLED := true
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
 GRPC_GATEWAY_VERSION       := v2.33.0
+ACTIONLINT_VERSION         := v1.7.12
 
 .PHONY: help
 help: ## list targets
@@ -39,4 +40,75 @@ proto: $(TOOLS)/.protoc-plugins-$(PROTOC_GEN_GO_VERSION)-$(PROTOC_GEN_GO_GRPC_VE
 
 .PHONY: proto-check
 proto-check: proto ## fail when the committed generated code is stale
-	@git diff --exit-code -- proto/ || (echo "proto/: generated code is stale; run 'make proto' and commit" >&2; exit 1)
+	@test -z "$$(git status --porcelain -- proto/)" || (git status --porcelain -- proto/; echo "proto/: generated code is stale; run 'make proto' and commit" >&2; exit 1)
+
+# ---- set-up ----------------------------------------------------------------
+# The local backend runs the real programs from Debian's packages. `make deps`
+# installs what is missing, so both README commands work on a fresh machine.
+DEBIAN_PACKAGES := rabbitmq-server prometheus postgresql protobuf-compiler debootstrap
+.PHONY: deps
+deps: ## install the Debian packages the local backend and proto need (root)
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@# Debian starts system-wide services on install; meshproof runs its own private ones.
+	@-systemctl disable --now rabbitmq-server prometheus postgresql >/dev/null 2>&1 || true
+	@-service rabbitmq-server stop >/dev/null 2>&1; service prometheus stop >/dev/null 2>&1; service postgresql stop >/dev/null 2>&1; true
+
+# ---- build -----------------------------------------------------------------
+GO_SOURCES := $(shell find . -name '*.go' -not -path './compose/standins/*' -not -path './.cache/*' 2>/dev/null) go.mod go.sum
+
+bin/greeting: $(GO_SOURCES)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/greeting
+
+bin/meshproof: $(GO_SOURCES)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/meshproof
+
+.PHONY: build
+build: bin/greeting bin/meshproof ## build the mesh binary and the harness CLI
+
+# ---- run -------------------------------------------------------------------
+.PHONY: scenario
+scenario: deps build ## run scenarios/$(NAME).yaml (BACKEND=auto|docker|local)
+	./bin/meshproof run scenarios/$(NAME).yaml --backend $(BACKEND) $(ARGS)
+
+.PHONY: up down gc images
+up: deps build ## bring the whole environment up and leave it running; prints URLs
+	./bin/meshproof up --backend $(BACKEND) --detach
+down: build ## stop what `make up` started
+	./bin/meshproof down --all
+gc: build ## remove whatever crashed runs left behind
+	./bin/meshproof gc
+images: deps build ## build the offline stand-in images (Docker, no registry)
+	./bin/meshproof images
+
+# ---- test ------------------------------------------------------------------
+UNIT_PACKAGES = $$($(GO) list ./... | grep -v /e2e)
+.PHONY: test unit e2e vet
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.'); echo "gofmt needed" >&2; exit 1)
+	$(GO) vet ./...
+unit: build ## unit and integration tests of the packages (-race)
+	$(GO) test -race -count=1 -timeout 20m $(UNIT_PACKAGES)
+e2e: build ## every scenario end to end (BACKEND=local|docker|both)
+	MESHPROOF_BACKEND=$(BACKEND) $(GO) test -count=1 -timeout 40m -v ./e2e
+$(TOOLS)/actionlint-$(ACTIONLINT_VERSION):
+	GOBIN=$(TOOLS)/tmp-actionlint $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	mv $(TOOLS)/tmp-actionlint/actionlint $@ && rmdir $(TOOLS)/tmp-actionlint
+
+# docker-compose.yml must stay valid for people running compose themselves;
+# the upstream-image path cannot run here (no registry), so it is checked
+# by the compose tool's own validation.
+.PHONY: compose-check
+compose-check: ## validate docker-compose.yml with the compose tool
+	@if docker compose version >/dev/null 2>&1; then docker compose config -q; \
+	elif command -v docker-compose >/dev/null; then docker-compose config -q; \
+	else echo "compose-check: no compose tool installed; skipped" >&2; fi
+
+.PHONY: lint-workflows
+lint-workflows: $(TOOLS)/actionlint-$(ACTIONLINT_VERSION) ## check .github/workflows with actionlint
+	$(TOOLS)/actionlint-$(ACTIONLINT_VERSION) .github/workflows/*.yml
+
+test: deps vet lint-workflows compose-check proto-check unit e2e ## everything CI runs
