@@ -15,18 +15,25 @@ import (
 
 // SelectBackend returns the named backend; "auto" picks docker when a daemon
 // answers and local otherwise, so the same command works on a laptop with
-// Docker and on a machine without it.
-func SelectBackend(ctx context.Context, name string) (environment.Backend, error) {
+// Docker and on a machine without it. A detached backend leaves what it
+// starts running after the harness exits, safe from GC, until `down`.
+func SelectBackend(ctx context.Context, name string, detached bool) (environment.Backend, error) {
+	var dopts []docker.Option
+	var lopts []local.Option
+	if detached {
+		dopts = append(dopts, docker.WithDetached())
+		lopts = append(lopts, local.WithDetached())
+	}
 	switch name {
 	case "", "auto":
 		if DockerAvailable(ctx) {
-			return docker.New(), nil
+			return docker.New(dopts...), nil
 		}
-		return local.New(), nil
+		return local.New(lopts...), nil
 	case "docker":
-		return docker.New(), nil
+		return docker.New(dopts...), nil
 	case "local":
-		return local.New(), nil
+		return local.New(lopts...), nil
 	}
 	return nil, inputErr("--backend %q: want auto, docker or local", name)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshproof/meshproof/harness/backend/docker"
+	"github.com/meshproof/meshproof/harness/backend/local"
 	"github.com/meshproof/meshproof/harness/environment"
 	"github.com/meshproof/meshproof/harness/images"
 	"github.com/meshproof/meshproof/harness/scenario"
@@ -62,7 +63,7 @@ func Up(ctx context.Context, o UpOptions) (*UpEnvironment, error) {
 			return nil, &InputError{Err: fmt.Errorf("--services: %w", err)}
 		}
 	}
-	backend, err := SelectBackend(ctx, o.Backend)
+	backend, err := SelectBackend(ctx, o.Backend, o.Detach)
 	if err != nil {
 		return nil, err
 	}
@@ -89,14 +90,6 @@ func Up(ctx context.Context, o UpOptions) (*UpEnvironment, error) {
 	})
 	if err != nil {
 		return nil, envErr("up: %w (logs in %s)", err, logDir)
-	}
-	if o.Detach {
-		if err := markKept(backend, runID); err != nil {
-			downCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DownTimeout)
-			defer cancel()
-			_ = env.Down(downCtx)
-			return nil, envErr("detach: %w", err)
-		}
 	}
 	return &UpEnvironment{Environment: env, RunID: runID, Endpoints: endpoints(p, env)}, nil
 }
@@ -125,45 +118,20 @@ func endpoints(p *Prepared, env environment.Environment) map[string][]string {
 	return out
 }
 
-// remover is what backends offer beyond environment.Backend for `down`.
-type remover interface {
-	RemoveRun(ctx context.Context, runID string) ([]string, error)
-	SweepAll(ctx context.Context) ([]string, error)
-}
-
-// keeper marks a run as deliberately left running, so GC leaves it alone.
-type keeper interface {
-	Keep(runID string) error
-}
-
-func markKept(b environment.Backend, runID string) error {
-	k, ok := b.(keeper)
-	if !ok {
-		return fmt.Errorf("the %s backend cannot keep an environment running", b.Name())
-	}
-	return k.Keep(runID)
-}
-
 // Down removes environments left running by `up --detach` or `run --keep`:
-// the named runs, or all of them.
+// the named runs, or all of them, on every backend.
 func Down(ctx context.Context, runIDs []string, all bool) ([]string, error) {
-	var removed []string
-	var errs []error
-	for _, b := range allBackends(ctx) {
-		r, ok := b.(remover)
-		if !ok {
-			continue
-		}
+	removed, err := local.New().DownRuns(ctx, runIDs, all)
+	errs := []error{err}
+	if DockerAvailable(ctx) {
+		d := docker.New()
 		if all {
-			got, err := r.SweepAll(ctx)
-			removed = append(removed, got...)
-			errs = append(errs, err)
-			continue
+			got, err := d.SweepAll(ctx)
+			removed, errs = append(removed, got...), append(errs, err)
 		}
 		for _, id := range runIDs {
-			got, err := r.RemoveRun(ctx, id)
-			removed = append(removed, got...)
-			errs = append(errs, err)
+			got, err := d.RemoveRun(ctx, id)
+			removed, errs = append(removed, got...), append(errs, err)
 		}
 	}
 	return removed, errors.Join(errs...)

@@ -56,7 +56,7 @@ func Run(ctx context.Context, o Options) (rep *report.Report, err error) {
 	if o.OutDir == "" {
 		o.OutDir = "artifacts"
 	}
-	backend, err := SelectBackend(ctx, o.Backend)
+	backend, err := SelectBackend(ctx, o.Backend, o.Keep)
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +101,6 @@ func Run(ctx context.Context, o Options) (rep *report.Report, err error) {
 			err = envErr("tear down: %w", derr)
 		}
 	}()
-	if o.Keep {
-		if err := markKept(backend, runID); err != nil {
-			fmt.Fprintf(out, "warning: %v\n", err)
-		}
-	}
 
 	rec := &recorder{p: p, env: env, dir: dir, out: out, live: o.Live}
 	ev, err := rec.collect(ctx)

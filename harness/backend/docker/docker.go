@@ -57,6 +57,7 @@ type config struct {
 	sampleEvery  time.Duration
 	defaultReady time.Duration
 	gcOnUp       bool
+	detached     bool
 }
 
 // Option configures the backend.
@@ -85,6 +86,14 @@ func WithStopTimeout(d time.Duration) Option { return func(c *config) { c.stopTi
 // WithSampleInterval sets how often resource use is sampled for peaks
 // (default 2s).
 func WithSampleInterval(d time.Duration) Option { return func(c *config) { c.sampleEvery = d } }
+
+// WithDetached marks the run's containers as deliberately left running
+// (`up --detach`, `run --keep`): GC leaves them alone even after the harness
+// exits; only `meshproof down` removes them.
+func WithDetached() Option { return func(c *config) { c.detached = true } }
+
+// DetachedPID is the pid label of a detached run.
+const DetachedPID = "detached"
 
 // WithoutGCOnUp keeps Up from reaping dead runs first (tests of GC itself).
 func WithoutGCOnUp() Option { return func(c *config) { c.gcOnUp = false } }

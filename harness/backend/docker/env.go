@@ -57,10 +57,14 @@ func newEnv(b *Backend, cli *client.Client, topo *topology.Topology, opts enviro
 // labels are the run's labels; a fresh map each call.
 func (e *env) labels() map[string]string {
 	host, _ := os.Hostname()
+	pid := strconv.Itoa(os.Getpid())
+	if e.b.cfg.detached {
+		pid = DetachedPID
+	}
 	return map[string]string{
 		LabelManaged: "true",
 		LabelRun:     e.opts.RunID,
-		LabelPID:     strconv.Itoa(os.Getpid()),
+		LabelPID:     pid,
 		LabelHost:    host,
 	}
 }

@@ -99,6 +99,9 @@ func runIsDead(labels map[string]string, host string) bool {
 	if labels[LabelHost] != host {
 		return false // another machine's harness: not ours to judge
 	}
+	if labels[LabelPID] == DetachedPID {
+		return false // left running on purpose; `meshproof down` removes it
+	}
 	pid, err := strconv.Atoi(labels[LabelPID])
 	if err != nil || pid <= 0 {
 		return true // unlabelled: nobody can own it

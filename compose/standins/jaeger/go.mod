@@ -1,4 +1,4 @@
-module github.com/meshproof/meshproof/tools/jaeger
+module github.com/meshproof/meshproof/compose/standins/jaeger
 
 go 1.26.8
 

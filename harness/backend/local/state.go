@@ -1,0 +1,167 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// runState is what a run leaves on disk so that another harness process can
+// clean up after it: the owner (pid + start time, since pids are reused),
+// every process group, and every temp dir.
+type runState struct {
+	RunID        string       `json:"run_id"`
+	HarnessPID   int          `json:"harness_pid"`
+	HarnessStart uint64       `json:"harness_start"`
+	Detached     bool         `json:"detached,omitempty"`
+	Groups       []groupState `json:"groups"`
+	Dirs         []string     `json:"dirs"`
+}
+
+type groupState struct {
+	Service string `json:"service"`
+	PGID    int    `json:"pgid"`
+	Start   uint64 `json:"start"`
+}
+
+func (b *Backend) statePath(runID string) string {
+	return filepath.Join(b.stateDir, runID+".json")
+}
+
+// writeState replaces the state file atomically, so a reader never sees a
+// torn file even if the harness dies mid-write.
+func (b *Backend) writeState(st *runState) error {
+	if err := os.MkdirAll(b.stateDir, 0o755); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	path := b.statePath(st.RunID)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+func (b *Backend) readStates() ([]*runState, error) {
+	files, err := filepath.Glob(filepath.Join(b.stateDir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []*runState
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var st runState
+		if json.Unmarshal(data, &st) != nil || st.RunID == "" {
+			continue
+		}
+		out = append(out, &st)
+	}
+	return out, nil
+}
+
+// ownerAlive reports whether the harness that wrote st still runs.
+func (st *runState) ownerAlive() bool {
+	return st.HarnessPID > 0 && sameProcess(st.HarnessPID, st.HarnessStart)
+}
+
+// GC stops the runs whose harness is gone (killed, crashed) and removes
+// their temp dirs and state files. Detached runs are left alone: their
+// owner exits on purpose; DownRuns stops them.
+func (b *Backend) GC(ctx context.Context) ([]string, error) {
+	states, err := b.readStates()
+	if err != nil {
+		return nil, fmt.Errorf("local gc: %w", err)
+	}
+	var removed []string
+	var errs []error
+	for _, st := range states {
+		if st.Detached || st.ownerAlive() {
+			continue
+		}
+		if err := b.reap(ctx, st); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, "local run "+st.RunID)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// DownRuns stops the named runs (or, with all, every recorded run) whatever
+// their owner's state: `meshproof down` for environments left running by
+// `up --detach` or `run --keep`.
+func (b *Backend) DownRuns(ctx context.Context, runIDs []string, all bool) ([]string, error) {
+	states, err := b.readStates()
+	if err != nil {
+		return nil, fmt.Errorf("local down: %w", err)
+	}
+	want := map[string]bool{}
+	for _, id := range runIDs {
+		want[id] = true
+	}
+	var removed []string
+	var errs []error
+	for _, st := range states {
+		if !all && !want[st.RunID] {
+			continue
+		}
+		delete(want, st.RunID)
+		if err := b.reap(ctx, st); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, "local run "+st.RunID)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// reap kills the recorded groups and removes the dirs and the state file.
+// A group is signalled only while its leader is the recorded process or
+// has exited (a group id cannot be reused while members remain), so a
+// recycled pid is never hit.
+func (b *Backend) reap(ctx context.Context, st *runState) error {
+	var errs []error
+	for _, g := range st.Groups {
+		if _, err := procStart(g.PGID); err == nil && !sameProcess(g.PGID, g.Start) {
+			continue // the leader's pid now names another process
+		}
+		if err := killGroup(ctx, g.PGID, b.grace); err != nil {
+			errs = append(errs, fmt.Errorf("run %s: stop %s: %w", st.RunID, g.Service, err))
+		}
+	}
+	for _, d := range st.Dirs {
+		if !safeToRemove(d) {
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, fmt.Errorf("run %s: remove %s: %w", st.RunID, d, err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := os.Remove(b.statePath(st.RunID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("run %s: %w", st.RunID, err)
+	}
+	return nil
+}
+
+// safeToRemove guards RemoveAll against a corrupted state file: only the
+// run dirs this package creates are removed.
+func safeToRemove(dir string) bool {
+	return filepath.IsAbs(dir) && strings.HasPrefix(filepath.Base(dir), runDirPrefix)
+}

@@ -1,0 +1,2 @@
+CREATE TABLE ledger (id text PRIMARY KEY);
+INSERT INTO ledger VALUES ('a'), ('b');
