@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -120,7 +121,7 @@ func (e *env) allocatePorts(names []string) error {
 		}
 		e.ports[n] = map[int]int{}
 		for p := range want {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
+			l, err := listenOutsideEphemeral()
 			if err != nil {
 				return fmt.Errorf("pick a port for %s:%d: %w", n, p, err)
 			}
@@ -131,10 +132,36 @@ func (e *env) allocatePorts(names []string) error {
 	return nil
 }
 
+// Ports are picked below the kernel's ephemeral range (32768 and up on
+// Linux). A port taken from the ephemeral range is free only until the
+// service binds it: meanwhile any outgoing connection (Prometheus scraping a
+// target not up yet, a client dialling) may be given that very port as its
+// local end, and the service then fails with "address already in use".
+const (
+	portRangeLow  = 20000
+	portRangeHigh = 32000
+)
+
+// listenOutsideEphemeral binds a random free loopback port in
+// [portRangeLow, portRangeHigh); the caller closes it just before the
+// service starts.
+func listenOutsideEphemeral() (net.Listener, error) {
+	var lastErr error
+	for range 200 {
+		port := portRangeLow + rand.IntN(portRangeHigh-portRangeLow)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			return l, nil
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("no free port in %d-%d: %w", portRangeLow, portRangeHigh, lastErr)
+}
+
 // freePort picks a port no declared container port maps to (internal
 // listeners such as epmd or a dist port).
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := listenOutsideEphemeral()
 	if err != nil {
 		return 0, fmt.Errorf("pick a free port: %w", err)
 	}

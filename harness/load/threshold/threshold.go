@@ -1,0 +1,266 @@
+// Package threshold parses and judges k6-style load thresholds such as
+// "p(99) < 250ms", "error_rate < 0.1%" or "throughput > 100/s". The
+// comparison half is harness/expect, so units and run variables behave as in
+// every other assertion; this package adds the metric half.
+package threshold
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshproof/meshproof/harness/expect"
+	"github.com/meshproof/meshproof/harness/load"
+	"github.com/meshproof/meshproof/harness/verdict"
+)
+
+// Metric is what a threshold measures.
+type Metric string
+
+// Metrics. Latency metrics cover measured (post-warm-up) requests; count, ok,
+// errors and error_rate cover every request, warm-up included, like the
+// load.* run variables.
+const (
+	Percentile Metric = "p"          // p(N): latency at percentile N
+	Avg        Metric = "avg"        // mean latency
+	Min        Metric = "min"        // fastest request
+	Max        Metric = "max"        // slowest request
+	Med        Metric = "med"        // p(50)
+	ErrorRate  Metric = "error_rate" // errors ÷ requests
+	Throughput Metric = "throughput" // measured requests per second
+	Count      Metric = "count"      // requests
+	OK         Metric = "ok"         // successful requests
+	Errors     Metric = "errors"     // failed requests
+)
+
+// aliases maps accepted spellings to metrics.
+var aliases = map[string]Metric{
+	"avg": Avg, "mean": Avg, "min": Min, "max": Max, "med": Med, "median": Med,
+	"error_rate": ErrorRate, "throughput": Throughput, "rps": Throughput,
+	"count": Count, "requests": Count, "ok": OK, "errors": Errors,
+}
+
+type family int
+
+const (
+	latency family = iota
+	fraction
+	rate
+	counter
+)
+
+func (m Metric) family() family {
+	switch m {
+	case ErrorRate:
+		return fraction
+	case Throughput:
+		return rate
+	case Count, OK, Errors:
+		return counter
+	}
+	return latency
+}
+
+// Threshold is one parsed expression.
+type Threshold struct {
+	Metric Metric
+	// Quantile is N of p(N), in percent.
+	Quantile float64
+	Expect   expect.Expectation
+	// Raw is the expression as written; it names the assertion.
+	Raw string
+}
+
+// Parse reads "METRIC OP VALUE". Latency values take a unit (ms, s, 1m…);
+// a bare number means milliseconds, as in k6. error_rate takes a fraction or
+// a percentage, throughput a number or N/s. The value may also be a run
+// variable ("count == load.ok").
+func Parse(expr string) (Threshold, error) {
+	raw := strings.TrimSpace(expr)
+	t := Threshold{Raw: raw}
+	i := strings.IndexAny(raw, "<>=!")
+	if i <= 0 {
+		return t, fmt.Errorf("threshold %q: want METRIC OP VALUE, e.g. \"p(99) < 250ms\"", raw)
+	}
+	name := strings.ToLower(strings.TrimSpace(raw[:i]))
+	if err := t.parseMetric(name); err != nil {
+		return t, fmt.Errorf("threshold %q: %w", raw, err)
+	}
+	e, err := expect.Parse(raw[i:])
+	if err != nil {
+		return t, fmt.Errorf("threshold %q: %w", raw, err)
+	}
+	if e.Var == "" {
+		if err := t.checkUnit(&e); err != nil {
+			return t, fmt.Errorf("threshold %q: %w", raw, err)
+		}
+	}
+	t.Expect = e
+	return t, nil
+}
+
+// MustParse is Parse for thresholds written in code.
+func MustParse(expr string) Threshold {
+	t, err := Parse(expr)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func (t *Threshold) parseMetric(name string) error {
+	if m, ok := aliases[name]; ok {
+		t.Metric = m
+		return nil
+	}
+	var num string
+	switch {
+	case strings.HasPrefix(name, "p(") && strings.HasSuffix(name, ")"):
+		num = strings.TrimSpace(name[2 : len(name)-1])
+	case strings.HasPrefix(name, "p") && len(name) > 1:
+		num = name[1:] // p99, p99.9
+	default:
+		return fmt.Errorf("unknown metric %q (p(N), avg, min, max, med, error_rate, throughput, count, ok, errors)", name)
+	}
+	q, err := strconv.ParseFloat(num, 64)
+	if err != nil || q < 0 || q > 100 {
+		return fmt.Errorf("percentile %q: want a number from 0 to 100", num)
+	}
+	t.Metric, t.Quantile = Percentile, q
+	return nil
+}
+
+// checkUnit rejects units that do not fit the metric and reads bare
+// latency numbers as milliseconds.
+func (t *Threshold) checkUnit(e *expect.Expectation) error {
+	switch t.Metric.family() {
+	case latency:
+		switch e.Unit {
+		case expect.None:
+			e.Value /= 1000
+			e.Unit = expect.Seconds
+		case expect.Seconds:
+		default:
+			return fmt.Errorf("%s is a latency: write ms or s", t.Metric)
+		}
+	case fraction:
+		if e.Unit != expect.None && e.Unit != expect.Fraction {
+			return fmt.Errorf("error_rate is a share: write 0.001 or 0.1%%")
+		}
+		if e.Unit == expect.None {
+			e.Unit = expect.Fraction
+		}
+	case rate:
+		if e.Unit != expect.None && e.Unit != expect.PerSec {
+			return fmt.Errorf("throughput is a rate: write 100 or 100/s")
+		}
+		e.Unit = expect.PerSec
+	case counter:
+		if e.Unit != expect.None {
+			return fmt.Errorf("%s is a count: write a plain number", t.Metric)
+		}
+	}
+	return nil
+}
+
+// String is the expression as written.
+func (t Threshold) String() string { return t.Raw }
+
+// unit is how measured values of the metric are shown.
+func (t Threshold) unit() expect.Unit {
+	switch t.Metric.family() {
+	case latency:
+		return expect.Seconds
+	case fraction:
+		return expect.Fraction
+	case rate:
+		return expect.PerSec
+	}
+	return expect.None
+}
+
+// Measure is the metric's value in r, normalised as expect does (latency in
+// seconds, error_rate as a fraction, throughput per second).
+func (t Threshold) Measure(r *load.Result) (float64, error) {
+	secs := func(d time.Duration) float64 { return d.Seconds() }
+	if t.Metric.family() == latency {
+		if r.Histogram == nil || r.Histogram.Count() == 0 {
+			return 0, fmt.Errorf("no measured requests to take %s from", t.Metric)
+		}
+	}
+	switch t.Metric {
+	case Percentile:
+		d, err := r.Percentile(t.Quantile)
+		return secs(d), err
+	case Med:
+		d, err := r.Percentile(50)
+		return secs(d), err
+	case Avg:
+		return secs(r.Histogram.Mean()), nil
+	case Min:
+		return secs(r.Histogram.Min()), nil
+	case Max:
+		return secs(r.Histogram.Max()), nil
+	case ErrorRate:
+		return r.ErrorRate(), nil
+	case Throughput:
+		return r.Throughput(), nil
+	case Count:
+		return float64(r.Requests), nil
+	case OK:
+		return float64(r.OK), nil
+	case Errors:
+		return float64(r.Errors), nil
+	}
+	return 0, fmt.Errorf("unknown metric %q", t.Metric)
+}
+
+// Judge evaluates the threshold against a finished run.
+func (t Threshold) Judge(r *load.Result) verdict.Result {
+	v := verdict.Result{Kind: "load", Name: t.Raw, Expected: t.Expect.String()}
+	if r == nil {
+		v.Status, v.Detail = verdict.Error, "no load result"
+		return v
+	}
+	m, err := t.Measure(r)
+	if err != nil {
+		v.Status, v.Detail = verdict.Error, err.Error()
+		return v
+	}
+	v.Measured = expect.Format(m, t.unit())
+	ok, err := t.Expect.Check(m, r.Vars())
+	switch {
+	case err != nil:
+		v.Status, v.Detail = verdict.Error, err.Error()
+	case ok:
+		v.Status = verdict.Pass
+	default:
+		v.Status = verdict.Fail
+		target, _ := t.Expect.Target(r.Vars())
+		v.Detail = fmt.Sprintf("%s is %s, want %s %s", t.metricName(), v.Measured, t.Expect.Op, expect.Format(target, t.unit()))
+	}
+	return v
+}
+
+func (t Threshold) metricName() string {
+	if t.Metric == Percentile {
+		return "p(" + strconv.FormatFloat(t.Quantile, 'g', -1, 64) + ")"
+	}
+	return string(t.Metric)
+}
+
+// JudgeAll parses and judges each expression; a bad expression becomes an
+// Error verdict rather than aborting the others.
+func JudgeAll(exprs []string, r *load.Result) []verdict.Result {
+	out := make([]verdict.Result, 0, len(exprs))
+	for _, e := range exprs {
+		t, err := Parse(e)
+		if err != nil {
+			out = append(out, verdict.Result{Kind: "load", Name: strings.TrimSpace(e), Status: verdict.Error, Detail: err.Error()})
+			continue
+		}
+		out = append(out, t.Judge(r))
+	}
+	return out
+}
