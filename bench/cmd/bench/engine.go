@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/meshproof/meshproof/harness/load"
+)
+
+// engineSummary is what `bench engine` prints: the figures of one run of
+// the load engine in a process of its own.
+type engineSummary struct {
+	Requests int64   `json:"requests"`
+	OK       int64   `json:"ok"`
+	Errors   int64   `json:"errors"`
+	Seconds  float64 `json:"seconds"`
+	RPS      float64 `json:"rps"`
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	// Traces is how many trace ids the result kept.
+	Traces int `json:"traces"`
+}
+
+// cmdEngine runs the load engine once, in its own process, so that the
+// parent can read its CPU time and peak RSS from rusage and so that the
+// engine competes with hey and wrk for the CPU the same way they do.
+func cmdEngine(args []string) error {
+	fs := flag.NewFlagSet("engine", flag.ContinueOnError)
+	target := fs.String("target", "", "http://… or grpc://…")
+	users := fs.Int("users", 50, "closed-model users")
+	duration := fs.Duration("duration", 0, "measured duration")
+	requests := fs.Int("requests", 0, "measured request count")
+	method := fs.String("grpc-method", "", "package.Service/Method for grpc targets")
+	data := fs.String("grpc-data", "{}", "request message as protojson")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the run here")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := load.Config{
+		Target: *target, Model: load.Closed, Users: *users,
+		Duration: *duration, Requests: *requests, Timeout: 10 * time.Second,
+	}
+	if *method != "" {
+		cfg.GRPC = &load.GRPCCall{Method: *method, Data: *data}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := load.Run(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	m := res.Measured()
+	return json.NewEncoder(os.Stdout).Encode(engineSummary{
+		Requests: m.Requests, OK: m.OK, Errors: m.Errors,
+		Seconds: res.Duration().Seconds(), RPS: res.Throughput(),
+		P50Ms: res.Latency.P50Ms, P99Ms: res.Latency.P99Ms, Traces: len(res.Traces),
+	})
+}

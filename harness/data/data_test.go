@@ -1,0 +1,191 @@
+package data
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshproof/meshproof/harness/expect"
+	"github.com/meshproof/meshproof/harness/scenario"
+	"github.com/meshproof/meshproof/harness/verdict"
+)
+
+const pgBin = "/usr/lib/postgresql/15/bin"
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startPostgres runs a private Postgres 15 (initdb + postgres as the
+// postgres user, which both insist on) and returns its DSN.
+func startPostgres(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(pgBin, "postgres")); err != nil {
+		t.Skip("postgresql-15 not installed")
+	}
+	pg, err := user.Lookup("postgres")
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and a postgres user to run initdb")
+	}
+	uid, _ := strconv.Atoi(pg.Uid)
+	gid, _ := strconv.Atoi(pg.Gid)
+	// Not t.TempDir: its parent is private to root, and postgres must reach it.
+	dir, err := os.MkdirTemp("", "meshproof-pg-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	require.NoError(t, os.Chown(dir, uid, gid))
+	data := filepath.Join(dir, "data")
+	out, err := exec.Command("runuser", "-u", "postgres", "--", filepath.Join(pgBin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync").CombinedOutput()
+	require.NoError(t, err, "initdb: %s", out)
+
+	port := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "runuser", "-u", "postgres", "--", filepath.Join(pgBin, "postgres"),
+		"-D", data, "-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off")
+	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
+	require.NoError(t, err)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) } // fast shutdown
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		_ = logf.Close()
+	})
+	dsn := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := pgx.Connect(cctx, dsn)
+		ccancel()
+		if err == nil {
+			_ = conn.Close(context.Background())
+			return dsn
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
+			t.Fatalf("postgres not ready: %v\n%s", err, log)
+		}
+		time.Sleep(100 * time.Millisecond) // polling readiness
+	}
+}
+
+func exec1(t *testing.T, dsn, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	require.NoError(t, err)
+}
+
+func TestPostgresAgainstRealServer(t *testing.T) {
+	dsn := startPostgres(t)
+	exec1(t, dsn, "CREATE TABLE greeting_ledger (id text PRIMARY KEY, service text); INSERT INTO greeting_ledger VALUES ('1','a'),('2','a'),('3','a')")
+	ep := Endpoints{PostgresDSN: dsn}
+	vars := expect.Vars{"load.ok": 3}
+	ctx := context.Background()
+
+	spec := scenario.DataAssertion{Postgres: "SELECT count(*) FROM greeting_ledger", Expect: "== load.ok", Within: scenario.Duration(5 * time.Second)}
+	r := Collect(ctx, ep, spec, vars)
+	assert.Equal(t, 1, r.Reads, "the expectation held at the first read")
+	res := Judge(spec, r, vars)
+	assert.Equal(t, verdict.Pass, res.Status, res.Detail)
+	assert.Equal(t, "data", res.Kind)
+	assert.Equal(t, "postgres SELECT count(*) FROM greeting_ledger expect == load.ok", res.Name)
+
+	off := scenario.DataAssertion{Name: "ledger off by one", Postgres: spec.Postgres, Expect: "== load.ok + 1"}
+	r = Collect(ctx, ep, off, vars)
+	res = Judge(off, r, vars)
+	assert.Equal(t, verdict.Fail, res.Status)
+	assert.Regexp(t, `^3 \(1 reads in \d+ms\)$`, res.Measured)
+	assert.Contains(t, res.Detail, "want == load.ok + 1 (4)")
+
+	// Polls until a late writer catches up.
+	lateErr := make(chan error, 1)
+	go func() {
+		time.Sleep(700 * time.Millisecond) // the "late consumer" under test
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			_, err = conn.Exec(ctx, "INSERT INTO greeting_ledger VALUES ('4','f'),('5','f')")
+			_ = conn.Close(ctx)
+		}
+		lateErr <- err
+	}()
+	late := scenario.DataAssertion{Postgres: "SELECT count(*)::numeric FROM greeting_ledger", Expect: "== 5", Within: scenario.Duration(10 * time.Second)}
+	r = Collect(ctx, ep, late, nil)
+	require.NoError(t, <-lateErr)
+	res = Judge(late, r, nil)
+	assert.Equal(t, verdict.Pass, res.Status, res.Detail)
+	assert.Greater(t, r.Reads, 1)
+	assert.GreaterOrEqual(t, r.Elapsed, 500*time.Millisecond)
+
+	bad := scenario.DataAssertion{Postgres: "SELECT count(*) FROM no_such_table", Expect: "== 0"}
+	res = Judge(bad, Collect(ctx, ep, bad, nil), nil)
+	assert.Equal(t, verdict.Error, res.Status)
+	assert.Contains(t, res.Detail, "no_such_table")
+}
+
+func TestUnreachableStoresReportTheirError(t *testing.T) {
+	port := freePort(t) // nothing listens here
+	ctx := context.Background()
+	for _, tc := range []struct {
+		spec scenario.DataAssertion
+		ep   Endpoints
+	}{
+		{scenario.DataAssertion{RabbitMQ: &scenario.QueueQuery{Queue: "service-d.greeting"}, Depth: "== 0"}, Endpoints{AMQPURL: fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", port)}},
+		{scenario.DataAssertion{Postgres: "SELECT 1", Expect: "== 1"}, Endpoints{PostgresDSN: fmt.Sprintf("host=127.0.0.1 port=%d user=postgres sslmode=disable", port)}},
+		{scenario.DataAssertion{S3: &scenario.S3Query{Bucket: "greetings-raw", Prefix: "service-h/"}, Count: "== 1"}, Endpoints{S3Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port)}},
+		{scenario.DataAssertion{Mongo: &scenario.MongoQuery{DB: "service-f", Collection: "messages"}, Count: "== 1"}, Endpoints{}},
+	} {
+		r := Collect(ctx, tc.ep, tc.spec, nil)
+		assert.Zero(t, r.Reads)
+		assert.NotEmpty(t, r.Error)
+		res := Judge(tc.spec, r, nil)
+		assert.Equal(t, verdict.Error, res.Status)
+		assert.Contains(t, res.Detail, "never read")
+	}
+}
+
+func TestJudgeFromSavedReading(t *testing.T) {
+	spec := scenario.DataAssertion{S3: &scenario.S3Query{Bucket: "greetings-raw", Prefix: "service-h/"}, Count: "== load.ok", Within: scenario.Duration(15 * time.Second)}
+	r := Reading{Kind: "s3", Target: "s3://greetings-raw/service-h/", Value: 99, Reads: 60, Elapsed: 15 * time.Second}
+	res := Judge(spec, r, expect.Vars{"load.ok": 100})
+	assert.Equal(t, verdict.Fail, res.Status)
+	assert.Equal(t, "99 (60 reads in 15s)", res.Measured)
+	assert.Equal(t, "s3 s3://greetings-raw/service-h/ = 99, want == load.ok (100) within 15s", res.Detail)
+	assert.Equal(t, verdict.Pass, Judge(spec, r, expect.Vars{"load.ok": 99}).Status)
+
+	two := scenario.DataAssertion{Postgres: "x", S3: spec.S3, Count: "== 1"}
+	assert.Equal(t, verdict.Error, Judge(two, r, nil).Status)
+	assert.Equal(t, "", Kind(two))
+}
+
+func TestNumber(t *testing.T) {
+	for _, v := range []any{int64(3), int32(3), float64(3), "3"} {
+		n, err := number(v)
+		require.NoError(t, err)
+		assert.Equal(t, 3.0, n)
+	}
+	_, err := number(nil)
+	assert.ErrorContains(t, err, "NULL")
+}
