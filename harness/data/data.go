@@ -137,8 +137,8 @@ func open(ctx context.Context, ep Endpoints, spec scenario.DataAssertion) (reade
 // Collect reads the store until the expectation holds or spec.Within has
 // passed (Within 0 = a single read). A failing read is retried within the
 // same deadline — a store restarting during a fault scenario is normal.
-func Collect(ctx context.Context, ep Endpoints, spec scenario.DataAssertion, vars expect.Vars) Reading {
-	r := Reading{Kind: Kind(spec), Target: target(spec)}
+func Collect(ctx context.Context, ep Endpoints, spec scenario.DataAssertion, vars expect.Vars) (r Reading) {
+	r = Reading{Kind: Kind(spec), Target: target(spec)}
 	began := time.Now()
 	defer func() { r.Elapsed = time.Since(began) }()
 	_, raw := expectation(spec)

@@ -27,6 +27,12 @@ func Classify(t *Tree, shape *Shape, subset bool) Outcome {
 	if len(t.Roots) == 1 && matchNode(shape, root, subset, nil) {
 		return Match
 	}
+	// The shape's root service has not arrived at all (its spans are
+	// exported later than its callees'): nothing that is here can be judged
+	// out of place yet.
+	if root.Service != shape.Service && !t.has(shape.Service) {
+		return Incomplete
+	}
 	// Services reachable from the main root; a shape node naming any other
 	// service may be missing without making the trace a mismatch.
 	present := map[string]bool{}
@@ -102,6 +108,28 @@ func assign(want []*Shape, i int, have []*Node, used []bool, open, subset bool, 
 	}
 	if present != nil && !present[w.Service] {
 		return assign(want, i+1, have, used, open, subset, present)
+	}
+	return false
+}
+
+// has reports whether any span of the trace belongs to service.
+func (t *Tree) has(service string) bool {
+	var walk func(n *Node) bool
+	walk = func(n *Node) bool {
+		if n.Service == service {
+			return true
+		}
+		for _, c := range n.Children {
+			if walk(c) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, r := range t.Roots {
+		if walk(r) {
+			return true
+		}
 	}
 	return false
 }
