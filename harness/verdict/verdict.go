@@ -22,7 +22,7 @@ type Result struct {
 	// Kind is load, traces, metrics, logs or data.
 	Kind string `json:"kind"`
 	// Name is unique within a run; it becomes the subtest name.
-	Name string `json:"name"`
+	Name   string `json:"name"`
 	Status Status `json:"status"`
 	// Expected is the expectation as written, e.g. "< 250ms".
 	Expected string `json:"expected,omitempty"`

@@ -30,11 +30,15 @@ type env struct {
 	topo *topology.Topology
 	opts environment.Options
 
-	mu       sync.Mutex
-	network  *testcontainers.DockerNetwork
-	svcs     map[string]*svcState
-	order    []string // start order, for reverse teardown
-	down     bool
+	mu      sync.Mutex
+	network *testcontainers.DockerNetwork
+	svcs    map[string]*svcState
+	order   []string // start order, for reverse teardown
+	down    bool
+	// proxyID and proxyAPI are the toxiproxy container of a run with
+	// Options.Interpose (see proxy.go).
+	proxyID  string
+	proxyAPI string
 	stopSamp context.CancelFunc
 	sampDone chan struct{}
 }
@@ -296,6 +300,9 @@ func (e *env) Down(ctx context.Context) error {
 		if err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove %s: %w", s.svc.Name, err))
 		}
+	}
+	if err := e.removeProxy(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	for _, s := range states {
 		e.mu.Lock()
