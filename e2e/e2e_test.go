@@ -56,6 +56,9 @@ func TestScenarios(t *testing.T) {
 						})
 					}
 					t.Logf("artifacts: %s", rep.Dir)
+					if check, ok := afterRun[name]; ok {
+						t.Run("re-evaluated", func(t *testing.T) { check(t, rep) })
+					}
 				})
 			}
 		})
