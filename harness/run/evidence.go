@@ -9,20 +9,27 @@ import (
 
 	"github.com/meshproof/meshproof/harness/data"
 	"github.com/meshproof/meshproof/harness/expect"
+	"github.com/meshproof/meshproof/harness/faults"
 	"github.com/meshproof/meshproof/harness/load"
 	"github.com/meshproof/meshproof/harness/logs"
 	"github.com/meshproof/meshproof/harness/metrics"
+	"github.com/meshproof/meshproof/harness/report"
 	"github.com/meshproof/meshproof/harness/traces"
 )
 
 // Evidence is everything a run collected, saved beside its report so that
 // `meshproof eval` can judge it again without an environment.
 type Evidence struct {
-	Load    *load.Result       `json:"-"`
-	Traces  []traces.Evidence  `json:"-"`
-	Metrics *metrics.Evidence  `json:"-"`
-	Data    []data.Reading     `json:"-"`
+	Load    *load.Result      `json:"-"`
+	Traces  []traces.Evidence `json:"-"`
+	Metrics *metrics.Evidence `json:"-"`
+	Data    []data.Reading    `json:"-"`
 	Logs    logs.Evidence     `json:"logs"`
+	// Timeline holds the faults applied during the load, relative to its start.
+	Timeline []report.Event `json:"timeline,omitempty"`
+	// Faults is the faults' own record, whose effect windows "outside
+	// faults" thresholds leave out.
+	Faults faults.Timeline `json:"faults,omitempty"`
 	// UnderTest are the services `service: "*"` log rules cover.
 	UnderTest []string `json:"under_test"`
 	// Drain is how long the data assertions took to settle.
