@@ -10,8 +10,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
-	"time"
 
+	"github.com/meshproof/meshproof/harness/load"
 	"github.com/meshproof/meshproof/harness/report"
 	"github.com/meshproof/meshproof/harness/run"
 )
@@ -24,11 +24,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && load.IsTerminal(f)
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -45,7 +41,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(reorder(args)); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
@@ -104,7 +100,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Re-judges a finished run from its saved evidence; SCENARIO defaults to the copy saved with the run.")
 	}
 	if err := fs.Parse(reorder(args)); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {
 		fs.Usage()
@@ -116,6 +112,9 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return run.ExitCode(err)
 	}
 	rep.WriteTerminal(stdout, report.Style{Color: isTerminal(stdout)})
+	if err := rep.AppendStepSummary(); err != nil {
+		fmt.Fprintf(stderr, "meshproof: %v\n", err)
+	}
 	if !rep.Passed() {
 		return 1
 	}
@@ -137,7 +136,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(reorder(args)); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() > 1 {
 		fs.Usage()
@@ -160,7 +159,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "\nup; press Ctrl-C to stop everything")
 	<-ctx.Done()
-	downCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	downCtx, cancel := context.WithTimeout(context.Background(), run.DownTimeout)
 	defer cancel()
 	if err := env.Down(downCtx); err != nil {
 		fmt.Fprintf(stderr, "meshproof: down: %v\n", err)
@@ -187,7 +186,7 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	all := fs.Bool("all", false, "stop every environment left running by `up --detach` or `run --keep`")
 	fs.Usage = func() { fmt.Fprintln(stderr, "usage: meshproof down RUN_ID... | --all") }
 	if err := fs.Parse(reorder(args)); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if !*all && fs.NArg() == 0 {
 		fs.Usage()
@@ -223,7 +222,7 @@ func cmdImages(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("images", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if err := run.BuildImages(ctx, stdout); err != nil {
 		fmt.Fprintf(stderr, "meshproof: %v\n", err)
@@ -245,4 +244,11 @@ func cmdVersion(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return 0
 }
 
-var _ = errors.New
+// parseExit maps a flag parsing error to the exit code: -h is a request, not
+// bad input.
+func parseExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}

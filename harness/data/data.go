@@ -162,10 +162,11 @@ func Collect(ctx context.Context, ep Endpoints, spec scenario.DataAssertion, var
 			cancel()
 			if err == nil {
 				r.Value, r.Reads, r.Error = v, r.Reads+1, ""
-				if perr == nil {
-					if ok, cerr := e.Check(v, vars); ok || cerr != nil {
-						return r
-					}
+				if perr != nil {
+					return r // nothing to wait for: Judge reports the bad expectation
+				}
+				if ok, cerr := e.Check(v, vars); ok || cerr != nil {
+					return r
 				}
 			}
 		}

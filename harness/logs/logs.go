@@ -127,8 +127,8 @@ func Judge(spec scenario.LogAssertion, ev Evidence, underTest []string, base str
 		res.Status, res.Detail = verdict.Error, fmt.Sprintf(format, args...)
 		return res
 	}
-	if spec.Contains == "" && spec.NotContains == "" && len(spec.None) == 0 && spec.Every == nil {
-		return fail("a log assertion needs contains, not_contains, none or every")
+	if spec.Contains == "" && spec.NotContains == "" && len(spec.None) == 0 && spec.Every == nil && spec.Count == "" {
+		return fail("a log assertion needs contains, not_contains, none, every or count")
 	}
 	var contains, notContains *regexp.Regexp
 	var err error
@@ -186,6 +186,12 @@ func Judge(spec scenario.LogAssertion, ev Evidence, underTest []string, base str
 			if len(spec.None) > 0 && count == nil && hasAll(l.json, spec.None) {
 				badNone++
 				show(l, "has "+fields(spec.None))
+			}
+			// A line that is not JSON (a panic's stack, a runtime message)
+			// cannot carry the field: it fails an unconditional every.
+			if spec.Every != nil && l.json == nil && len(spec.Every.Where) == 0 {
+				badEvery++
+				show(l, "not a JSON line, so no "+spec.Every.Has)
 			}
 			if spec.Every != nil && l.json != nil && hasAll(l.json, spec.Every.Where) {
 				if v, ok := lookup(l.json, spec.Every.Has); !ok || v == "" {

@@ -123,3 +123,15 @@ func TestSizesAndEvidence(t *testing.T) {
 	assert.Equal(t, verdict.Fail, r.Status)
 	assert.Equal(t, "1 lines with {level=error} (1 lines from a)", r.Measured)
 }
+
+// A panic's stack is not JSON and carries no trace id: an unconditional
+// every rule must not let it through.
+func TestEveryFailsOnNonJSONLines(t *testing.T) {
+	dir := t.TempDir()
+	text := `{"level":"INFO","msg":"greeting","trace_id":"abc"}` + "\npanic: boom\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "svc.log"), []byte(text), 0o644))
+	ev := Evidence{"svc": Range{File: "svc.log", Start: 0, End: int64(len(text))}}
+	r := Judge(scenario.LogAssertion{Service: "svc", Every: &scenario.EveryRule{Has: "trace_id"}}, ev, nil, dir, nil)
+	assert.Equal(t, verdict.Fail, r.Status)
+	assert.Contains(t, r.Detail, "panic: boom")
+}

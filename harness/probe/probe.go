@@ -173,7 +173,7 @@ func checkSQL(ctx context.Context, dsn string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.Background())
+	defer closeWithin(func(ctx context.Context) { _ = conn.Close(ctx) })
 	return conn.Ping(ctx)
 }
 
@@ -187,7 +187,7 @@ func checkMongo(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	defer client.Disconnect(context.Background())
+	defer closeWithin(func(ctx context.Context) { _ = client.Disconnect(ctx) })
 	return client.Ping(ctx, nil)
 }
 
@@ -196,7 +196,13 @@ func checkAMQP(ctx context.Context, dsn string) error {
 	conn, err := amqp.DialConfig(dsn, amqp.Config{
 		Dial: func(network, addr string) (net.Conn, error) {
 			d := net.Dialer{Deadline: deadline}
-			return d.DialContext(ctx, network, addr)
+			c, err := d.DialContext(ctx, network, addr)
+			if err == nil && !deadline.IsZero() {
+				// Bound the AMQP handshake too: a broker that accepts TCP
+				// but never speaks (starting, paused) must not hang Check.
+				err = c.SetDeadline(deadline)
+			}
+			return c, err
 		},
 	})
 	if err != nil {
@@ -208,4 +214,12 @@ func checkAMQP(ctx context.Context, dsn string) error {
 		return fmt.Errorf("open channel: %w", err)
 	}
 	return ch.Close()
+}
+
+// closeWithin closes a probe's client under a short deadline of its own, so
+// a paused or half-started store cannot hang the probe on the way out.
+func closeWithin(closeFn func(context.Context)) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	closeFn(ctx)
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+
+	"github.com/meshproof/meshproof/harness/verdict"
 )
 
 type junitSuites struct {
@@ -44,7 +46,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		msg := fmt.Sprintf("%s: expected %s, measured %s", res.Status, res.Expected, res.Measured)
 		switch {
 		case res.Passed():
-		case res.Status == "error":
+		case res.Status == verdict.Error:
 			c.Error = &junitFailure{Message: msg, Type: string(res.Status), Body: res.Detail}
 			s.Errors++
 		default:

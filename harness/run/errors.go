@@ -5,10 +5,7 @@
 package run
 
 import (
-	"errors"
 	"fmt"
-
-	"github.com/meshproof/meshproof/harness/scenario"
 )
 
 // InputError is a problem with what the user gave: a scenario, a flag, a
@@ -33,17 +30,13 @@ func envErr(format string, args ...any) error {
 	return &EnvError{Err: fmt.Errorf(format, args...)}
 }
 
-// ExitCode maps an error from this package to the CLI's exit code.
+// ExitCode maps an error from this package to the CLI's exit code: any
+// error means no verdict was reached (bad input, environment failure, or
+// something unexpected), which is exit 2; a verdict's own failure is exit 1
+// and never comes as an error.
 func ExitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	var ie *InputError
-	var ee *EnvError
-	var se *scenario.Error
-	if errors.As(err, &ie) || errors.As(err, &ee) || errors.As(err, &se) {
-		return 2
-	}
-	// Anything unexpected also stops short of a verdict.
 	return 2
 }

@@ -1,7 +1,9 @@
 package run
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strconv"
 	"strings"
@@ -24,7 +26,9 @@ func ApplySet(v any, set string) error {
 		return fmt.Errorf("--set %s: %w", path, err)
 	}
 	fresh := reflect.New(target.typ)
-	if err := yaml.Unmarshal([]byte(value), fresh.Interface()); err != nil {
+	dec := yaml.NewDecoder(strings.NewReader(value))
+	dec.KnownFields(true) // as strict as the scenario file itself
+	if err := dec.Decode(fresh.Interface()); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("--set %s: %q is not a valid %s: %w", path, value, target.typ, err)
 	}
 	target.assign(fresh.Elem())

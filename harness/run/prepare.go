@@ -68,13 +68,15 @@ func prepareLoaded(ctx context.Context, sc *scenario.Scenario) (*Prepared, error
 	return p, nil
 }
 
-// prepareOffline is Prepare for `meshproof eval`: the topology is used when
-// it can still be found, but judging saved evidence does not need it.
+// prepareOffline is Prepare for `meshproof eval`: the scenario is checked
+// against its topology when the compose file can still be found (artifacts
+// copied elsewhere may have lost it), but judging saved evidence needs no
+// topology.
 func prepareOffline(ctx context.Context, sc *scenario.Scenario) (*Prepared, error) {
-	if p, err := prepareLoaded(ctx, sc); err == nil {
-		return p, nil
+	if _, err := sc.ComposePath(); err != nil {
+		return parseAssertions(sc)
 	}
-	return parseAssertions(sc)
+	return prepareLoaded(ctx, sc)
 }
 
 // parseAssertions parses what other packages own inside the scenario (load
@@ -99,6 +101,11 @@ func parseAssertions(sc *scenario.Scenario) (*Prepared, error) {
 			}
 		}
 		p.Shapes = append(p.Shapes, shape)
+		for j, d := range ta.Durations {
+			if _, err := traces.ParseDuration(d); err != nil {
+				errs = append(errs, sc.Errorf(fmt.Sprintf("assert.traces[%d].durations[%d]", i, j), "%v", err))
+			}
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, &InputError{Err: err}

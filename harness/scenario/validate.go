@@ -31,6 +31,7 @@ func Validate(sc *Scenario, topo *topology.Topology) error {
 	v.logs()
 	v.data()
 	v.traces()
+	v.judgesSomething()
 	sortErrors(v.errs)
 	return v.errs.Err()
 }
@@ -207,8 +208,8 @@ func (v *validator) metrics() {
 			v.expectation(p+".expect", m.Expect)
 		}
 	}
-	if len(v.sc.Assert.Metrics) > 0 && len(v.topo.OfKind(topology.KindPrometheus)) == 0 {
-		v.fail("assert.metrics", "metric assertions need a service of kind prometheus in the topology")
+	if len(v.sc.Assert.Metrics) > 0 {
+		v.startedKind("assert.metrics", topology.KindPrometheus, "metric assertions")
 	}
 }
 
@@ -339,8 +340,32 @@ func (v *validator) traces() {
 			}
 		}
 	}
-	if len(v.sc.Assert.Traces) > 0 && len(v.topo.OfKind(topology.KindJaeger)) == 0 {
-		v.fail("assert.traces", "trace assertions need a service of kind jaeger in the topology")
+	if len(v.sc.Assert.Traces) > 0 {
+		v.startedKind("assert.traces", topology.KindJaeger, "trace assertions")
+	}
+}
+
+// startedKind requires a started service of kind k, since the assertions at
+// field read from it after the load.
+func (v *validator) startedKind(field string, k topology.Kind, what string) {
+	for _, name := range v.topo.OfKind(k) {
+		if v.started == nil || v.started[name] {
+			return
+		}
+	}
+	if len(v.topo.OfKind(k)) == 0 {
+		v.fail(field, "%s need a service of kind %s in the topology", what, k)
+		return
+	}
+	v.fail(field, "%s need a service of kind %s, but environment.services starts none (add %s)", what, k, strings.Join(v.topo.OfKind(k), " or "))
+}
+
+// judgesSomething rejects a scenario with nothing to judge: it would pass
+// without having proven anything.
+func (v *validator) judgesSomething() {
+	a := v.sc.Assert
+	if len(a.Load)+len(a.Traces)+len(a.Metrics)+len(a.Logs)+len(a.Data) == 0 {
+		v.fail("assert", "the scenario asserts nothing; add at least one assertion (load, traces, metrics, logs or data)")
 	}
 }
 

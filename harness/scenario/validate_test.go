@@ -86,7 +86,11 @@ func TestValidateErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sc, err := Parse("v.yaml", []byte(tc.src))
+			src := tc.src
+			if !strings.Contains(src, "assert:") {
+				src += "assert:\n  load: [\"error_rate == 0\"]\n" // every scenario must judge something
+			}
+			sc, err := Parse("v.yaml", []byte(src))
 			require.NoError(t, err)
 			err = Validate(sc, topo)
 			require.Error(t, err)
@@ -115,4 +119,22 @@ assert:
 	sc, err := Parse("s.yaml", []byte(src))
 	require.NoError(t, err)
 	assert.NoError(t, Validate(sc, realTopology(t)))
+}
+
+func TestValidateRequiresAnAssertion(t *testing.T) {
+	sc, err := Parse("v.yaml", []byte("name: x\nenvironment:\n  compose: docker-compose.yml\n"))
+	require.NoError(t, err)
+	err = Validate(sc, realTopology(t))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "v.yaml:1:1: assert: the scenario asserts nothing")
+}
+
+func TestValidateNeedsStartedJaeger(t *testing.T) {
+	src := "name: x\nenvironment:\n  compose: docker-compose.yml\n  services: [service-c]\n" +
+		"assert:\n  traces:\n    - { shape: service-c }\n"
+	sc, err := Parse("v.yaml", []byte(src))
+	require.NoError(t, err)
+	err = Validate(sc, realTopology(t))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "environment.services starts none (add jaeger)")
 }

@@ -124,9 +124,9 @@ type pending struct {
 func Fetch(ctx context.Context, c *JaegerClient, ids []string, want []*Shape, opts FetchOptions) (Evidence, error) {
 	opts = opts.withDefaults()
 	began := time.Now()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, opts.Deadline)
 	defer cancel()
-	parent := ctx
 
 	open := make([]*pending, len(ids))
 	for i, id := range ids {
@@ -163,7 +163,7 @@ func Fetch(ctx context.Context, c *JaegerClient, ids []string, want []*Shape, op
 		ev.Traces[i] = p.rec
 	}
 	// The fetch's own deadline is expected; only the caller's cancellation is an error.
-	if parent.Err() != nil && time.Since(began) < opts.Deadline {
+	if parent.Err() != nil {
 		return ev, fmt.Errorf("fetch traces: %w", parent.Err())
 	}
 	return ev, nil

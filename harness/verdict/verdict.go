@@ -35,8 +35,12 @@ type Result struct {
 // Passed reports whether the result counts as a pass.
 func (r Result) Passed() bool { return r.Status == Pass }
 
-// AllPassed reports whether every result passed.
+// AllPassed reports whether every result passed. No results is not a pass:
+// a run that judged nothing has proven nothing.
 func AllPassed(rs []Result) bool {
+	if len(rs) == 0 {
+		return false
+	}
 	for _, r := range rs {
 		if !r.Passed() {
 			return false
