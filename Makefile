@@ -84,6 +84,25 @@ gc: build ## remove whatever crashed runs left behind
 images: deps build ## build the offline stand-in images (Docker, no registry)
 	./bin/meshproof images
 
+# ---- bench -----------------------------------------------------------------
+# Peers are built from the Go module proxy as binaries, cached by version, so
+# their code never enters this module's go.mod.
+HEY_VERSION := v0.1.5
+GHZ_VERSION := v0.121.0
+HEY := $(TOOLS)/hey-$(HEY_VERSION)/hey
+GHZ := $(TOOLS)/ghz-$(GHZ_VERSION)/ghz
+
+$(HEY):
+	GOBIN=$(dir $@) $(GO) install github.com/rakyll/hey@$(HEY_VERSION)
+$(GHZ):
+	GOBIN=$(dir $@) $(GO) install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+.PHONY: bench
+bench: deps build $(HEY) $(GHZ) ## measure the engine against hey, ghz and wrk; writes bench/RESULTS.md
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bench ./bench/cmd/bench
+	./bin/bench -hey $(HEY) -ghz $(GHZ) -wrk wrk
+
 # ---- test ------------------------------------------------------------------
 UNIT_PACKAGES = $$($(GO) list ./... | grep -v /e2e)
 .PHONY: test unit e2e vet

@@ -114,3 +114,14 @@ func GroupProfile(entries []ProfileEntry) []GroupShare {
 	})
 	return out
 }
+
+// CumPct is the cumulative CPU share of the named function, 0 when the
+// profile does not show it.
+func CumPct(entries []ProfileEntry, function string) float64 {
+	for _, e := range entries {
+		if e.Function == function {
+			return e.CumPct
+		}
+	}
+	return 0
+}

@@ -76,3 +76,19 @@ func MemTotal(meminfo []byte) uint64 {
 	}
 	return 0
 }
+
+// VmHWM is the peak resident set size in bytes from a /proc/<pid>/status
+// file, 0 when absent.
+func VmHWM(status []byte) int64 {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

@@ -215,6 +215,10 @@ func FormatValue(f Figure) string {
 		return fmt.Sprintf("%.1f%%", f.Value)
 	case "req/s", "traces/s", "spans/s":
 		return fmt.Sprintf("%s %s", humanInt(f.Value), f.Unit)
+	case "MB", "ms":
+		return fmt.Sprintf("%.1f %s", f.Value, f.Unit)
+	case "s":
+		return fmt.Sprintf("%.2f s", f.Value)
 	case "":
 		return trimFloat(f.Value)
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meshproof/meshproof/bench"
 	"github.com/meshproof/meshproof/harness/load"
 )
 
@@ -26,6 +27,8 @@ type engineSummary struct {
 	P99Ms    float64 `json:"p99_ms"`
 	// Traces is how many trace ids the result kept.
 	Traces int `json:"traces"`
+	// PeakRSSBytes is the process's own VmHWM when the run ended.
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
 }
 
 // cmdEngine runs the load engine once, in its own process, so that the
@@ -68,9 +71,11 @@ func cmdEngine(args []string) error {
 		return fmt.Errorf("load: %w", err)
 	}
 	m := res.Measured()
+	status, _ := os.ReadFile("/proc/self/status")
 	return json.NewEncoder(os.Stdout).Encode(engineSummary{
 		Requests: m.Requests, OK: m.OK, Errors: m.Errors,
 		Seconds: res.Duration().Seconds(), RPS: res.Throughput(),
 		P50Ms: res.Latency.P50Ms, P99Ms: res.Latency.P99Ms, Traces: len(res.Traces),
+		PeakRSSBytes: bench.VmHWM(status),
 	})
 }

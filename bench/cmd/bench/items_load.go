@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -147,6 +146,24 @@ func (r *runner) itemThroughputHTTP(ctx context.Context) error {
 	return nil
 }
 
+// profileCum are the functions whose cumulative share explains an HTTP
+// request's cost in the engine's process.
+var profileCum = []struct{ what, fn string }{
+	{"engine send (all of a request)", "github.com/meshproof/meshproof/harness/load.(*engine).send"},
+	{"net/http write loop goroutine", "net/http.(*persistConn).writeLoop"},
+	{"net/http read loop goroutine", "net/http.(*persistConn).readLoop"},
+	{"write syscalls", "syscall.write"},
+	{"read syscalls", "syscall.read"},
+	{"scheduler (goroutine hand-offs)", "runtime.schedule"},
+	{"select", "runtime.selectgo"},
+	{"allocation", "runtime.mallocgc"},
+	{"GC workers", "runtime.gcBgMarkWorker"},
+	{"per-request context", "context.WithTimeout"},
+	{"request copy (WithContext)", "net/http.(*Request).WithContext"},
+	{"recording (histograms, samples)", "github.com/meshproof/meshproof/harness/load.(*recorder).record"},
+	{"traceparent", "github.com/meshproof/meshproof/harness/load.(*traceparent).next"},
+}
+
 // profileEngine runs one more (uncounted) round of our engine with the CPU
 // profiler on and summarises where its time goes.
 func (r *runner) profileEngine(ctx context.Context, url string) {
@@ -180,10 +197,16 @@ func (r *runner) profileEngine(ctx context.Context, url string) {
 			parts = append(parts, fmt.Sprintf("%s %.0f%%", g.Group, g.Pct))
 		}
 	}
+	var cum []string
+	for _, c := range profileCum {
+		if v := bench.CumPct(entries, c.fn); v > 0 {
+			cum = append(cum, fmt.Sprintf("%s %.0f%%", c.what, v))
+		}
+	}
 	r.rep.Profile = entries[:min(len(entries), 15)]
 	r.rep.ProfileNote = fmt.Sprintf("Profiled round (not counted above): %s, %.2f CPU s in %.1f s wall (%.0f µs of CPU per request, the engine's process only). "+
-		"Flat CPU by where it is spent: %s.",
-		kRPS(s.RPS), u.CPUSeconds, u.Wall, 1e6*u.CPUSeconds/max(1, float64(s.Requests)), strings.Join(parts, ", "))
+		"Flat CPU by where it is spent: %s. Cumulative shares of the pieces a request goes through: %s.",
+		kRPS(s.RPS), u.CPUSeconds, u.Wall, 1e6*u.CPUSeconds/max(1, float64(s.Requests)), strings.Join(parts, ", "), strings.Join(cum, ", "))
 	r.details["1_profile_groups"] = groups
 }
 
@@ -367,42 +390,41 @@ func (r *runner) itemAccuracy(ctx context.Context) error {
 }
 
 // itemFootprint is item 5: CPU seconds and peak RSS of the engine's
-// process for 100k and 1M requests, with hey's for 100k beside them.
+// process for 100k and 1M requests, each beside hey's for the same count.
 func (r *runner) itemFootprint(ctx context.Context) error {
 	url := "http://" + r.srv.http + "/"
-	r.logf("item 5: footprint, engine in a child process, %d users", conns)
+	r.logf("item 5: footprint, engine and hey in child processes, %d connections", conns)
 	det := map[string]any{}
+	defer func() { r.details["5_footprint"] = det }()
 	for _, n := range []int{100_000, 1_000_000} {
-		label := "100k"
-		if n == 1_000_000 {
-			label = "1M"
-		}
-		s, u, err := r.engine(ctx, 4*time.Minute, "-target", url, "-users", strconv.Itoa(conns), "-requests", strconv.Itoa(n))
-		det["ours_"+label] = map[string]any{"summary": s, "usage": u, "error": errString(err)}
+		label := humanCount(n)
 		var goal *bench.Goal
 		if n == 1_000_000 {
 			goal = bench.Below(200)
 		}
 		rssName := "engine peak RSS, " + label + " requests"
-		cpuName := "engine CPU time, " + label + " requests"
+		s, u, err := r.engine(ctx, 4*time.Minute, "-target", url, "-users", strconv.Itoa(conns), "-requests", strconv.Itoa(n))
+		det["ours_"+label] = map[string]any{"summary": s, "usage": u, "error": errString(err)}
 		if err != nil {
 			r.add(bench.Unmeasured(5, rssName, goal, err.Error()))
 			continue
 		}
-		r.add(bench.NewFigure(5, rssName, float64(u.PeakRSSBytes)/(1<<20), "MB", goal,
-			fmt.Sprintf("%d requests at %s, %d trace ids kept", s.Requests, kRPS(s.RPS), s.Traces)))
-		r.add(bench.NewFigure(5, cpuName, u.CPUSeconds, "s", nil,
-			fmt.Sprintf("%.1f µs CPU per request, %.1f s wall", 1e6*u.CPUSeconds/float64(max(1, s.Requests)), u.Wall)))
-		if n == 100_000 && r.hey != "" {
-			hr, hu, herr := r.runHey(ctx, 4*time.Minute, "-n", strconv.Itoa(n), "-c", strconv.Itoa(conns), url)
-			det["hey_100k"] = map[string]any{"result": hr, "usage": hu, "error": errString(herr)}
-			if herr == nil {
-				r.add(bench.NewFigure(5, "engine peak RSS ÷ hey's, 100k requests", bench.Ratio(float64(u.PeakRSSBytes), float64(hu.PeakRSSBytes)), "x", nil,
-					fmt.Sprintf("hey: %.0f MB, %.2f CPU s (it keeps every result)", float64(hu.PeakRSSBytes)/(1<<20), hu.CPUSeconds)))
-			}
+		hr, hu, herr := r.runHey(ctx, 4*time.Minute, "-n", strconv.Itoa(n), "-c", strconv.Itoa(conns), url)
+		det["hey_"+label] = map[string]any{"result": hr, "usage": hu, "error": errString(herr)}
+		heyRef := "hey: " + errString(herr)
+		if herr == nil {
+			heyRef = fmt.Sprintf("hey (keeps every result) %.1f MB, %.1f µs CPU/request", mb(hu.PeakRSSBytes), cpuPerReq(hu.CPUSeconds, hr.Requests))
+		}
+		r.add(bench.NewFigure(5, rssName, mb(u.PeakRSSBytes), "MB", goal,
+			fmt.Sprintf("%s; ours ran %d requests at %s and kept %d trace ids", heyRef, s.Requests, kRPS(s.RPS), s.Traces)))
+		r.add(bench.NewFigure(5, "engine CPU time, "+label+" requests", u.CPUSeconds, "s", nil,
+			fmt.Sprintf("%.1f µs CPU per request, %.1f s wall", cpuPerReq(u.CPUSeconds, s.Requests), u.Wall)))
+		if herr == nil {
+			r.add(bench.NewFigure(5, "peak RSS ours ÷ hey, "+label+" requests", bench.Ratio(mb(u.PeakRSSBytes), mb(hu.PeakRSSBytes)), "x", nil,
+				fmt.Sprintf("ours %.1f MB, hey %.1f MB", mb(u.PeakRSSBytes), mb(hu.PeakRSSBytes))))
 		}
 	}
-	r.details["5_footprint"] = det
-	_ = os.Stdout.Sync()
 	return nil
 }
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }

@@ -16,10 +16,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/meshproof/meshproof/bench"
+	"github.com/meshproof/meshproof/harness/backend/docker"
+	"github.com/meshproof/meshproof/harness/images"
+	"github.com/meshproof/meshproof/harness/toolbin"
 )
 
 // runner holds what every item needs: the peer tools, the target server
@@ -70,8 +74,6 @@ func cmdRun(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, *budget)
-	defer cancel()
 
 	r := &runner{
 		self: self, root: root, outDir: *out, round: *round, rounds: max(1, *rounds),
@@ -83,6 +85,13 @@ func cmdRun(args []string) error {
 		return fmt.Errorf("out dir: %w", err)
 	}
 	r.logf("bench: %d cores, %s, load average %s", r.rep.Machine.Cores, r.rep.Machine.CPUModel, r.rep.Machine.LoadAvg)
+	if want[6] || want[7] || want[8] {
+		r.prepare(ctx, want[7])
+	}
+	// The budget covers the measurements, not the one-off builds above.
+	ctx, cancel := context.WithTimeout(ctx, *budget)
+	defer cancel()
+	r.rep.Started = time.Now()
 
 	srv, err := startServer(ctx, self)
 	if err != nil {
@@ -139,6 +148,31 @@ func cmdRun(args []string) error {
 	return nil
 }
 
+// prepare builds, once per machine, what items 6–8 start: the helper
+// binaries (Jaeger takes minutes on 2 cores) and, with a Docker daemon, the
+// offline stand-in images. Both are cached by their inputs, so on a
+// prepared machine this takes seconds; it is outside the timed budget.
+func (r *runner) prepare(ctx context.Context, withImages bool) {
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+	defer cancel()
+	for _, name := range toolbin.Names() {
+		if _, err := toolbin.Path(ctx, name); err != nil {
+			r.logf("prepare: %s: %v (items needing it will say so)", name, err)
+		}
+	}
+	if withImages {
+		if err := docker.New(docker.WithLog(io.Discard)).Ping(ctx); err == nil {
+			envFile := filepath.Join(r.outDir, "out", "env.offline")
+			if _, err := images.Build(ctx, images.WithRoot(r.root), images.WithEnvFile(envFile)); err != nil {
+				r.logf("prepare: stand-in images: %v", err)
+			}
+		}
+	}
+	r.details["prepare_seconds"] = time.Since(began).Seconds()
+	r.logf("prepared tool binaries and images in %s (not timed)", time.Since(began).Round(100*time.Millisecond))
+}
+
 func (r *runner) logf(format string, args ...any) {
 	fmt.Fprintf(r.log, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
@@ -161,22 +195,19 @@ func (r *runner) lookTool(name, path string) string {
 	return p
 }
 
-// toolVersion asks a tool for its version; hey has no flag for it, so its
-// version is taken from its cache directory name (…/hey-v0.1.5/hey).
+// toolVersion names a tool's version. Binaries built with `go install
+// pkg@version` carry no version of their own (ghz prints "dev", hey has no
+// flag), so theirs is read from the cache directory the Makefile installs
+// them into (…/hey-v0.1.5/hey); wrk reports its Debian version.
 func toolVersion(name, path string) string {
-	switch name {
-	case "wrk":
+	if _, v, ok := strings.Cut(filepath.Base(filepath.Dir(path)), name+"-"); ok {
+		return v
+	}
+	if name == "wrk" {
 		out, _ := exec.Command(path, "--version").CombinedOutput()
 		if f := strings.Fields(string(out)); len(f) >= 2 {
 			return f[1]
 		}
-	case "ghz":
-		out, _ := exec.Command(path, "--version").CombinedOutput()
-		return strings.TrimSpace(string(out))
-	}
-	dir := filepath.Base(filepath.Dir(path))
-	if _, v, ok := strings.Cut(dir, name+"-"); ok {
-		return v
 	}
 	return "unknown version"
 }
@@ -271,11 +302,14 @@ func runChild(ctx context.Context, timeout time.Duration, name string, args ...s
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	began := time.Now()
-	err := cmd.Run()
-	u := usage{Wall: time.Since(began).Seconds()}
+	if err := cmd.Start(); err != nil {
+		return nil, usage{}, fmt.Errorf("start %s: %w", filepath.Base(name), err)
+	}
+	peak := watchPeakRSS(cmd.Process.Pid)
+	err := cmd.Wait()
+	u := usage{Wall: time.Since(began).Seconds(), PeakRSSBytes: peak()}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
 		u.CPUSeconds = tv(ru.Utime) + tv(ru.Stime)
-		u.PeakRSSBytes = ru.Maxrss * 1024 // Linux reports kilobytes
 	}
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
@@ -285,6 +319,42 @@ func runChild(ctx context.Context, timeout time.Duration, name string, args ...s
 		return stdout.Bytes(), u, fmt.Errorf("%s %s: %w: %s", filepath.Base(name), strings.Join(args, " "), err, msg)
 	}
 	return stdout.Bytes(), u, nil
+}
+
+// watchPeakRSS polls the process's VmHWM (the peak resident set of its
+// own address space) until the returned function is called after Wait.
+// rusage's ru_maxrss cannot serve: Go starts children with a vfork-style
+// clone, and Linux folds the parent's resident set, shared until exec, into
+// the child's maxrss, so every child would seem as big as the bench itself.
+// VmHWM only ever grows, so the last reading is the peak up to that moment;
+// the child's final ~20ms may go unseen.
+func watchPeakRSS(pid int) func() int64 {
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	go func() {
+		defer close(done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if b, err := os.ReadFile(path); err == nil {
+				if v := bench.VmHWM(b); v > peak.Load() {
+					peak.Store(v)
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
+		return peak.Load()
+	}
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
@@ -299,6 +369,7 @@ func (r *runner) engine(ctx context.Context, timeout time.Duration, args ...stri
 	if err := json.Unmarshal(out, &s); err != nil {
 		return s, u, fmt.Errorf("engine summary: %w", err)
 	}
+	u.PeakRSSBytes = max(u.PeakRSSBytes, s.PeakRSSBytes)
 	return s, u, nil
 }
 
