@@ -24,6 +24,28 @@ type Options struct {
 	LogDir string
 	// Progress, when set, is told as each service becomes ready.
 	Progress func(service string, ready time.Duration)
+	// Interpose lists service ports ("service-c:50051", faults.LinkKey)
+	// whose consumers must reach them through a proxy, so latency and drop
+	// faults act on that one link. Address and Resolve keep reaching the
+	// service itself: the harness measures the service, not the proxy.
+	Interpose []string
+	// Proxy creates the proxy for one Interpose entry inside the harness
+	// process and returns the address consumers must use instead of
+	// upstream. Backends whose services can reach the harness's 127.0.0.1
+	// (local) call it once per entry before any service starts; others run
+	// a proxy of their own (see ToxiproxyAPI) and ignore it.
+	Proxy func(ctx context.Context, service string, port int, upstream string) (string, error)
+	// ProxyImage is the toxiproxy image a backend that runs its own proxy
+	// uses (docker); empty means the backend's default.
+	ProxyImage string
+}
+
+// ToxiproxyAPI is implemented by environments that run a toxiproxy server
+// of their own for Options.Interpose (docker, where in-process proxies on
+// the host's loopback are out of the containers' reach): the
+// 127.0.0.1:port of its HTTP API, through which faults drive the links.
+type ToxiproxyAPI interface {
+	ToxiproxyAPI() string
 }
 
 // Backend starts environments.

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,8 +73,8 @@ func newConfig(opts []Option) config {
 
 // Run executes the plan against env: each step waits for its trigger,
 // acts, and — with for: — undoes its effect that long after. Steps on the
-// same service never overlap; steps on different services run
-// independently. Run returns when every step and undo has finished, or as
+// same service never overlap and keep their planned order; steps on
+// different services run independently. Run returns when every step and undo has finished, or as
 // soon as ctx ends (the runner cancels it when the load is over): steps
 // not yet triggered are recorded as not fired and effects not yet undone
 // stay open in the Timeline — call Restore to end them.
@@ -112,9 +113,10 @@ func Run(ctx context.Context, env environment.Environment, plan *Plan, trig Trig
 			r.locks[st.Service] = make(chan struct{}, 1)
 		}
 	}
+	turns, prev := queue(plan.Steps)
 	var wg sync.WaitGroup
 	for i, st := range plan.Steps {
-		wg.Go(func() { r.step(ctx, i, st) })
+		wg.Go(func() { r.step(ctx, i, st, prev[i], turns[i]) })
 	}
 	wg.Wait()
 	r.mu.Lock()
@@ -140,16 +142,66 @@ type runner struct {
 	locks map[string]chan struct{}
 }
 
-func (r *runner) step(ctx context.Context, i int, st Step) {
-	if !r.wait(ctx, st) || !r.lock(ctx, st.Service) {
+// queue orders the steps of each service that share a kind of trigger —
+// at: steps by offset, after: steps by count, ties in plan order — so a
+// goroutine scheduled late cannot overtake the step planned before it on
+// the same service. turns[i] is closed once step i has taken its service
+// (or given up); prev[i] is the turn step i must wait for, nil if none.
+func queue(steps []Step) (turns []chan struct{}, prev []chan struct{}) {
+	turns = make([]chan struct{}, len(steps))
+	prev = make([]chan struct{}, len(steps))
+	order := make([]int, len(steps))
+	for i := range steps {
+		turns[i] = make(chan struct{})
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		x, y := steps[a], steps[b]
+		if c := cmp.Compare(x.After, y.After); c != 0 {
+			return c // at: steps (After 0) first, then by count
+		}
+		return cmp.Compare(x.At, y.At)
+	})
+	type lane struct {
+		service  string
+		counting bool
+	}
+	last := map[lane]int{}
+	for _, i := range order {
+		k := lane{steps[i].Service, steps[i].After > 0}
+		if j, ok := last[k]; ok {
+			prev[i] = turns[j]
+		}
+		last[k] = i
+	}
+	return turns, prev
+}
+
+func (r *runner) step(ctx context.Context, i int, st Step, prev, turn chan struct{}) {
+	var once sync.Once
+	myTurn := func() { once.Do(func() { close(turn) }) }
+	defer myTurn()
+	if !r.wait(ctx, st) {
 		return
 	}
+	if prev != nil {
+		select {
+		case <-prev:
+		case <-ctx.Done():
+			return
+		}
+	}
+	if !r.lock(ctx, st.Service) {
+		return
+	}
+	myTurn()
 	r.cfg.log.Info("fault step", "step", st.Label())
 	start := time.Now()
 	err := act(ctx, r.env, r.cfg.links, st)
 	done := time.Now()
-	r.unlock(st.Service)
 
+	// Record before releasing the service, so the step that lifts this
+	// effect finds it open.
 	eff := effectOf(st.Action)
 	r.mu.Lock()
 	e := &r.events[i]
@@ -164,6 +216,7 @@ func (r *runner) step(ctx context.Context, i int, st Step) {
 		r.open[openKey{st.Service, eff}] = i
 	}
 	r.mu.Unlock()
+	r.unlock(st.Service)
 	if err != nil {
 		r.cfg.log.Warn("fault step failed", "step", st.Label(), "took", done.Sub(start), "err", err)
 		return

@@ -60,9 +60,10 @@ func (r Result) Env() map[string]string {
 
 // kinds of recipe, by where the image's content comes from.
 const (
-	recipeScratch  = iota // FROM scratch + static binaries from toolbin
-	recipeDebian          // FROM the shared debootstrap base
-	recipeGreeting        // compose/greeting/Dockerfile --target from-binary
+	recipeScratch   = iota // FROM scratch + static binaries from toolbin
+	recipeDebian           // FROM the shared debootstrap base
+	recipeGreeting         // compose/greeting/Dockerfile --target from-binary
+	recipeGoPackage        // FROM scratch + a package of the main module's build list
 )
 
 type recipe struct {
@@ -71,6 +72,11 @@ type recipe struct {
 	kind     int
 	binaries []string // toolbin names copied into the context
 	shim     bool     // add the healthcheck shim to the context
+	// goPkg is built (static, linux/amd64) from the main module into the
+	// context as binName (recipeGoPackage): a tool whose version go.mod
+	// already pins needs no module of its own.
+	goPkg   string
+	binName string
 }
 
 var recipes = []recipe{
@@ -81,6 +87,8 @@ var recipes = []recipe{
 	{name: "postgres", envVar: "POSTGRES_IMAGE", kind: recipeDebian},
 	{name: "rabbitmq", envVar: "RABBITMQ_IMAGE", kind: recipeDebian},
 	{name: "prometheus", envVar: "PROMETHEUS_IMAGE", kind: recipeDebian},
+	{name: "toxiproxy", envVar: "TOXIPROXY_IMAGE", kind: recipeGoPackage,
+		goPkg: "github.com/Shopify/toxiproxy/v2/cmd/server", binName: "toxiproxy-server"},
 }
 
 // Names lists the images Build knows, in build order.
@@ -218,6 +226,14 @@ func (b *builder) build(ctx context.Context, r recipe) (ref string, built bool, 
 			if err := copyFile(shim, filepath.Join(ctxDir, "healthcheck"), 0o755); err != nil {
 				return "", false, err
 			}
+		}
+	case recipeGoPackage:
+		dockerfile = filepath.Join(b.root, "compose", "images", r.name, "Dockerfile")
+		// -trimpath makes the binary a function of the sources alone, so
+		// the inputs hash below stays put between builds.
+		if err := run(ctx, b.log, []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"},
+			"go", "-C", b.root, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(ctxDir, r.binName), r.goPkg); err != nil {
+			return "", false, fmt.Errorf("build %s: %w", r.goPkg, err)
 		}
 	case recipeDebian:
 		dir := filepath.Join(b.root, "compose", "images", r.name)

@@ -281,3 +281,24 @@ func TestCancelEndsRunPromptly(t *testing.T) {
 	assert.Less(t, time.Since(start), 3*time.Second)
 	assert.Zero(t, res.Requests, "requests cut short by the abort are not counted as target errors")
 }
+
+// TestCounterAndStarted checks the hooks a fault schedule runs on: the
+// counter ends at exactly the completed requests, and the start instant is
+// the Result's own origin, reported before the first request.
+func TestCounterAndStarted(t *testing.T) {
+	rs, srv := newRecordingServer(t)
+	var n atomic.Int64
+	var started time.Time
+	var served int64 = -1
+	res, err := load.Run(context.Background(), load.Config{
+		Target: srv.URL, Model: load.Closed, Users: 4, Requests: 200,
+	}, load.WithCounter(&n), load.WithStarted(func(t0 time.Time) {
+		started = t0
+		served = rs.n.Load()
+	}))
+	require.NoError(t, err)
+	assert.EqualValues(t, 200, n.Load())
+	assert.Equal(t, res.Requests, n.Load())
+	assert.True(t, res.Start.Equal(started), "started %s, result start %s", started, res.Start)
+	assert.Zero(t, served, "WithStarted must run before the first request")
+}

@@ -32,11 +32,22 @@ type Option func(*options)
 type options struct {
 	progress func(Snapshot)
 	interval time.Duration
+	counter  *atomic.Int64
+	started  func(time.Time)
 }
 
 // WithProgress calls fn about once a second with the run's live state, from
 // a goroutine of its own; fn must return quickly.
 func WithProgress(fn func(Snapshot)) Option { return func(o *options) { o.progress = fn } }
+
+// WithCounter adds one to n as each request completes (warm-up included),
+// for callers that act on exact request counts — a fault "after: 500" —
+// where the once-a-second progress snapshot would be up to a second late.
+func WithCounter(n *atomic.Int64) Option { return func(o *options) { o.counter = n } }
+
+// WithStarted calls fn with Result.Start as the run begins, before the
+// first request, so a caller can time things from the load's own origin.
+func WithStarted(fn func(time.Time)) Option { return func(o *options) { o.started = fn } }
 
 // WithInterval changes the series and progress interval (default 1s).
 func WithInterval(d time.Duration) Option {
@@ -71,10 +82,14 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (*Result, error) {
 	defer tr.close()
 
 	e := &engine{
-		cfg:  cfg,
-		tr:   tr,
-		rec:  newRecorder(max(4, 2*runtime.GOMAXPROCS(0)), cfg.TraceSample, cfg.Warmup),
-		base: time.Now(),
+		cfg:     cfg,
+		tr:      tr,
+		rec:     newRecorder(max(4, 2*runtime.GOMAXPROCS(0)), cfg.TraceSample, cfg.Warmup),
+		base:    time.Now(),
+		counter: o.counter,
+	}
+	if o.started != nil {
+		o.started(e.base)
 	}
 	res := &Result{Target: cfg.Target, Model: cfg.Model, Start: e.base, MeasuredStart: e.base.Add(cfg.Warmup)}
 
@@ -111,6 +126,7 @@ type engine struct {
 	base    time.Time
 	late    atomic.Int64
 	dropped atomic.Int64
+	counter *atomic.Int64 // WithCounter, may be nil
 }
 
 func (e *engine) now() int64 { return int64(time.Since(e.base)) }
@@ -143,6 +159,9 @@ func (e *engine) send(ctx context.Context, w *worker, dueNs int64) {
 		return // the run was aborted; this failure says nothing about the target
 	}
 	e.rec.record(w.id, id, dueNs, e.now(), o)
+	if e.counter != nil {
+		e.counter.Add(1)
+	}
 }
 
 // runClosed runs users that each send, wait for the answer, think, repeat.

@@ -21,11 +21,12 @@ import (
 // the drain (data assertions poll until their within), then metrics (after
 // one more scrape), then traces. Log offsets bracket the whole window.
 type recorder struct {
-	p    *Prepared
-	env  environment.Environment
-	dir  string
-	out  io.Writer
-	live bool
+	p      *Prepared
+	env    environment.Environment
+	dir    string
+	out    io.Writer
+	live   bool
+	faults *faultRunner
 }
 
 func (r *recorder) collect(ctx context.Context) (*Evidence, error) {
@@ -66,11 +67,14 @@ func (r *recorder) collect(ctx context.Context) (*Evidence, error) {
 	loadStart := time.Now()
 	if sc.Load != nil {
 		fmt.Fprintf(r.out, "▶ load: %s %s\n", cfg.Model, sc.Load.Target)
-		var opts []load.Option
+		opts := r.faults.loadOptions()
 		if r.live {
 			opts = append(opts, load.WithProgress(func(s load.Snapshot) { fmt.Fprintf(r.out, "\r\033[K  %s", s) }))
 		}
+		r.faults.start(ctx)
 		res, err := load.Run(ctx, cfg, opts...)
+		ev.Timeline = r.faults.finish(ctx)
+		ev.Faults = r.faults.record()
 		if r.live {
 			fmt.Fprintln(r.out)
 		}

@@ -25,9 +25,10 @@ func judge(p *Prepared, ev *Evidence, dir string, rep *report.Report) {
 	if ev.Load != nil {
 		rep.Load = loadSummary(ev.Load)
 		for _, th := range p.Thresholds {
-			results = append(results, th.Judge(ev.Load))
+			results = append(results, th.JudgeFaults(ev.Load, faultWindows(ev.Faults)))
 		}
 	}
+	results = append(results, faultResults(ev.Faults)...)
 	for i, ta := range sc.Assert.Traces {
 		if i >= len(ev.Traces) {
 			results = append(results, missing("traces", traceName(ta.Name, i)))
@@ -56,6 +57,7 @@ func judge(p *Prepared, ev *Evidence, dir string, rep *report.Report) {
 		results = append(results, data.Judge(da, ev.Data[i], vars))
 	}
 	rep.Results = uniqueNames(results)
+	rep.Timeline = ev.Timeline
 	rep.Drain = ev.Drain
 }
 

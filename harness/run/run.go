@@ -75,9 +75,14 @@ func Run(ctx context.Context, o Options) (rep *report.Report, err error) {
 		return nil, err
 	}
 
+	fr, err := newFaultRunner(p, out)
+	if err != nil {
+		return nil, err
+	}
+	defer fr.close()
 	fmt.Fprintf(out, "▶ %s: starting %d services on the %s backend (run %s)\n", sc.Name, len(p.Services), backend.Name(), runID)
 	upStart := time.Now()
-	env, err := backend.Up(ctx, p.Topology, environment.Options{
+	upOpts := environment.Options{
 		RunID:    runID,
 		Services: p.Services,
 		Env:      sc.Environment.Env,
@@ -85,7 +90,9 @@ func Run(ctx context.Context, o Options) (rep *report.Report, err error) {
 		Progress: func(svc string, ready time.Duration) {
 			fmt.Fprintf(out, "  ✓ %-12s ready in %s\n", svc, ready.Round(time.Millisecond))
 		},
-	})
+	}
+	fr.upOptions(&upOpts)
+	env, err := backend.Up(ctx, p.Topology, upOpts)
 	if err != nil {
 		return nil, envErr("bring up %s on %s: %w (logs in %s)", sc.Name, backend.Name(), err, filepath.Join(dir, "logs"))
 	}
@@ -102,7 +109,8 @@ func Run(ctx context.Context, o Options) (rep *report.Report, err error) {
 		}
 	}()
 
-	rec := &recorder{p: p, env: env, dir: dir, out: out, live: o.Live}
+	fr.attach(env)
+	rec := &recorder{p: p, env: env, dir: dir, out: out, live: o.Live, faults: fr}
 	ev, err := rec.collect(ctx)
 	if err != nil {
 		return nil, err

@@ -88,6 +88,11 @@ func (b *Backend) Up(ctx context.Context, topo *topology.Topology, opts environm
 		return fail(fmt.Errorf("create network: %w", err))
 	}
 	e.setNetwork(nw)
+	if len(opts.Interpose) > 0 {
+		if err := e.startProxy(ctx); err != nil {
+			return fail(err)
+		}
+	}
 
 	for _, layer := range layers {
 		g, gctx := errgroup.WithContext(ctx)
@@ -162,6 +167,17 @@ func (e *env) request(svc *topology.Service) (testcontainers.ContainerRequest, e
 	for k, v := range e.opts.Env[svc.Name] {
 		envs[k] = v
 	}
+	// Links under latency/drop faults go through the run's toxiproxy.
+	for k, v := range envs {
+		envs[k] = e.consumerRewrite(svc.Name, v)
+	}
+	var cmd []string // nil keeps the image's CMD
+	if svc.Command != nil {
+		cmd = make([]string, len(svc.Command))
+	}
+	for i, a := range svc.Command {
+		cmd[i] = e.consumerRewrite(svc.Name, a)
+	}
 	labels := e.labels()
 	labels[LabelService] = svc.Name
 
@@ -196,7 +212,7 @@ func (e *env) request(svc *topology.Service) (testcontainers.ContainerRequest, e
 		Image:          svc.Image,
 		Name:           containerName(e.opts.RunID, svc.Name),
 		Entrypoint:     svc.Entrypoint,
-		Cmd:            svc.Command,
+		Cmd:            cmd,
 		Env:            envs,
 		ExposedPorts:   exposed,
 		Labels:         labels,

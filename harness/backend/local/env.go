@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,6 +33,10 @@ type env struct {
 	// ports maps service -> container port -> host port, fixed for the run
 	// so addresses survive a Stop/Start.
 	ports map[string]map[int]int
+	// proxied maps "service:port" to the proxy address its consumers use
+	// (Options.Interpose); the service itself and the harness keep the
+	// real address.
+	proxied map[string]string
 
 	mu     sync.Mutex
 	closed bool
@@ -52,7 +57,7 @@ type service struct {
 	cpu     float64
 }
 
-func newEnv(b *Backend, topo *topology.Topology, opts environment.Options, names []string) (*env, error) {
+func newEnv(ctx context.Context, b *Backend, topo *topology.Topology, opts environment.Options, names []string) (*env, error) {
 	runID := opts.RunID
 	if runID == "" {
 		runID = newRunID()
@@ -75,7 +80,7 @@ func newEnv(b *Backend, topo *topology.Topology, opts environment.Options, names
 	}
 	e := &env{
 		b: b, topo: topo, runID: runID, runDir: runDir, logDir: logDir,
-		over: opts.Env, ports: map[string]map[int]int{}, svcs: map[string]*service{},
+		over: opts.Env, ports: map[string]map[int]int{}, proxied: map[string]string{}, svcs: map[string]*service{},
 	}
 	self := os.Getpid()
 	start, _ := procStart(self)
@@ -88,7 +93,52 @@ func newEnv(b *Backend, topo *topology.Topology, opts environment.Options, names
 		_ = e.Down(context.Background())
 		return nil, err
 	}
+	if err := e.interpose(ctx, opts); err != nil {
+		_ = e.Down(context.Background())
+		return nil, err
+	}
 	return e, nil
+}
+
+// interpose puts a proxy (opts.Proxy, run by the harness) in front of each
+// opts.Interpose port. Ports are fixed for the run, so the proxy's upstream
+// stays valid across a Stop/Start of the service behind it.
+func (e *env) interpose(ctx context.Context, opts environment.Options) error {
+	if len(opts.Interpose) == 0 {
+		return nil
+	}
+	if opts.Proxy == nil {
+		return fmt.Errorf("interpose %v: no Proxy function in the options", opts.Interpose)
+	}
+	for _, key := range opts.Interpose {
+		svc, port, err := splitKey(key)
+		if err != nil {
+			return fmt.Errorf("interpose %s: %w", key, err)
+		}
+		upstream, err := e.Address(svc, port)
+		if err != nil {
+			return fmt.Errorf("interpose %s: %w", key, err)
+		}
+		listen, err := opts.Proxy(ctx, svc, port, upstream)
+		if err != nil {
+			return fmt.Errorf("interpose %s: %w", key, err)
+		}
+		e.proxied[key] = listen
+	}
+	return nil
+}
+
+// splitKey parses "service:port".
+func splitKey(key string) (string, int, error) {
+	i := strings.LastIndexByte(key, ':')
+	if i <= 0 {
+		return "", 0, fmt.Errorf("want service:port")
+	}
+	port, err := strconv.Atoi(key[i+1:])
+	if err != nil || port <= 0 {
+		return "", 0, fmt.Errorf("want service:port, got port %q", key[i+1:])
+	}
+	return key[:i], port, nil
 }
 
 // allocatePorts picks a free loopback port for every declared container
@@ -201,6 +251,20 @@ func (e *env) resolver() func(string, int) (string, bool) {
 
 func (e *env) Resolve(s string) string { return topology.Rewrite(s, e.resolver()) }
 
+// consumerResolver is resolver as seen by the service self: a reference to
+// an interposed port of another service goes to its proxy.
+func (e *env) consumerResolver(self string) func(string, int) (string, bool) {
+	direct := e.resolver()
+	return func(svc string, port int) (string, bool) {
+		if svc != self {
+			if addr, ok := e.proxied[svc+":"+strconv.Itoa(port)]; ok {
+				return addr, true
+			}
+		}
+		return direct(svc, port)
+	}
+}
+
 func (e *env) Services() []environment.ServiceInfo {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -270,6 +334,11 @@ func (e *env) startService(ctx context.Context, name string, first bool) error {
 			return fmt.Errorf("start %s: %w", name, err)
 		}
 		started = append(started, p)
+		if l.listens != "" {
+			if err := waitListening(ctx, l.listens, p); err != nil {
+				return fmt.Errorf("start %s: %s: %w", name, filepath.Base(l.path), err)
+			}
+		}
 	}
 	main := started[len(started)-1]
 	// A process that exits before it is ready will never be: stop waiting.
@@ -487,4 +556,28 @@ func (e *env) Down(ctx context.Context) error {
 		return fmt.Errorf("local down %s: %w", e.runID, err)
 	}
 	return nil
+}
+
+// waitListening polls addr until it accepts a connection, p exits, or ctx
+// ends.
+func waitListening(ctx context.Context, addr string, p *proc) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var d net.Dialer
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := d.DialContext(dctx, "tcp", addr)
+		cancel()
+		if err == nil {
+			_ = c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not listening on %s: %w", addr, ctx.Err())
+		case <-p.done:
+			return fmt.Errorf("exited before listening on %s: %v", addr, p.err)
+		case <-tick.C:
+		}
+	}
 }

@@ -103,7 +103,7 @@ func (b *Backend) Up(ctx context.Context, topo *topology.Topology, opts environm
 	if err != nil {
 		return nil, fmt.Errorf("local up: %w", err)
 	}
-	e, err := newEnv(b, topo, opts, names)
+	e, err := newEnv(ctx, b, topo, opts, names)
 	if err != nil {
 		return nil, fmt.Errorf("local up: %w", err)
 	}

@@ -21,6 +21,10 @@ type launch struct {
 	// cred runs the process as another user (postgres and rabbitmq refuse
 	// or misbehave as root); nil keeps the harness's user.
 	cred *syscall.Credential
+	// listens, when set, is the address a helper serves; the next process
+	// starts only once it accepts connections (e.g. epmd before the node
+	// that registers with it).
+	listens string
 }
 
 // proc is a started process and its process group.

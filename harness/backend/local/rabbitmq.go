@@ -102,10 +102,14 @@ func (e *env) rabbitPlan(s *service, dir string) (*plan, error) {
 		"RABBITMQ_PID_FILE="+filepath.Join(dir, "rabbitmq.pid"),
 		// Erlang's schedulers busy-wait otherwise, eating the 2 cores the
 		// system under test needs.
-		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=+sbwt none +sbwtdcpu none +sbwtdio none",
+		// -start_epmd false: the node must use our epmd, never start its
+		// own "epmd -daemon", which leaves the process group and outlives
+		// the run.
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=+sbwt none +sbwtdcpu none +sbwtdio none -start_epmd false",
 	)
 	return &plan{
-		helpers: []launch{{path: epmd, args: []string{"-port", strconv.Itoa(epmdPort), "-address", "127.0.0.1"}, env: env, dir: dir, cred: cred}},
+		helpers: []launch{{path: epmd, args: []string{"-port", strconv.Itoa(epmdPort), "-address", "127.0.0.1"}, env: env, dir: dir, cred: cred,
+			listens: loopback(epmdPort)}},
 		main:    launch{path: server, env: env, dir: dir, cred: cred},
 		version: rabbitVersion(),
 	}, nil

@@ -80,7 +80,7 @@ func (e *env) serviceEnv(s *topology.Service) []string {
 	for k, v := range e.over[s.Name] {
 		m[k] = v
 	}
-	res := e.resolver()
+	res := e.consumerResolver(s.Name)
 	for k, v := range m {
 		if _, ok := s.Meshproof.Listen[k]; !ok {
 			m[k] = topology.Rewrite(v, res)
@@ -140,7 +140,7 @@ func (e *env) processPlan(s *service) (*plan, error) {
 	if st, err := os.Stat(prog); err != nil || st.IsDir() {
 		return nil, fmt.Errorf("program %s not found (build it first, e.g. `make build`)", prog)
 	}
-	res := e.resolver()
+	res := e.consumerResolver(s.spec.Name)
 	args := make([]string, len(s.spec.Command))
 	for i, a := range s.spec.Command {
 		args[i] = topology.Rewrite(a, res)

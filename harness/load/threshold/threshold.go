@@ -70,6 +70,11 @@ type Threshold struct {
 	Expect   expect.Expectation
 	// Raw is the expression as written; it names the assertion.
 	Raw string
+	// Outside restricts the metric to the seconds of the run outside every
+	// fault window ("error_rate < 1% outside faults"), each window pushed
+	// out by Grace after its end ("... outside faults +2s"). See outside.go.
+	Outside bool
+	Grace   time.Duration
 }
 
 // Parse reads "METRIC OP VALUE". Latency values take a unit (ms, s, 1m…);
@@ -79,15 +84,22 @@ type Threshold struct {
 func Parse(expr string) (Threshold, error) {
 	raw := strings.TrimSpace(expr)
 	t := Threshold{Raw: raw}
-	i := strings.IndexAny(raw, "<>=!")
+	body, err := t.parseOutside(raw)
+	if err != nil {
+		return t, fmt.Errorf("threshold %q: %w", raw, err)
+	}
+	i := strings.IndexAny(body, "<>=!")
 	if i <= 0 {
 		return t, fmt.Errorf("threshold %q: want METRIC OP VALUE, e.g. \"p(99) < 250ms\"", raw)
 	}
-	name := strings.ToLower(strings.TrimSpace(raw[:i]))
+	name := strings.ToLower(strings.TrimSpace(body[:i]))
 	if err := t.parseMetric(name); err != nil {
 		return t, fmt.Errorf("threshold %q: %w", raw, err)
 	}
-	e, err := expect.Parse(raw[i:])
+	if t.Outside && t.Metric.family() != fraction && t.Metric.family() != counter {
+		return t, fmt.Errorf("threshold %q: outside faults applies to error_rate, errors, ok and count (the per-second series has no full latency distribution)", raw)
+	}
+	e, err := expect.Parse(body[i:])
 	if err != nil {
 		return t, fmt.Errorf("threshold %q: %w", raw, err)
 	}
@@ -216,8 +228,18 @@ func (t Threshold) Measure(r *load.Result) (float64, error) {
 	return 0, fmt.Errorf("unknown metric %q", t.Metric)
 }
 
-// Judge evaluates the threshold against a finished run.
-func (t Threshold) Judge(r *load.Result) verdict.Result {
+// Judge evaluates the threshold against a finished run that had no
+// faults; an "outside faults" threshold then covers the whole run.
+func (t Threshold) Judge(r *load.Result) verdict.Result { return t.JudgeFaults(r, nil) }
+
+// JudgeFaults evaluates the threshold against a finished run whose fault
+// windows were faults: an "outside faults" threshold counts only the
+// seconds of the series that overlap none of them (see outside.go); any
+// other threshold ignores them.
+func (t Threshold) JudgeFaults(r *load.Result, faults []Window) verdict.Result {
+	if t.Outside {
+		return t.judgeOutside(r, faults)
+	}
 	v := verdict.Result{Kind: "load", Name: t.Raw, Expected: t.Expect.String()}
 	if r == nil {
 		v.Status, v.Detail = verdict.Error, "no load result"

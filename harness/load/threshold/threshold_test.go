@@ -130,3 +130,76 @@ func TestJudgeAfterJSONReload(t *testing.T) {
 		assert.Equal(t, verdict.Pass, after.Status, "%s: %s", expr, after.Detail)
 	}
 }
+
+// faulty is a 10 s run, one point per second, 100 requests a second; the
+// seconds 3..5 (intervals ending at 4, 5 and 6 s) hold 40 errors each.
+func faulty() *load.Result {
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &load.Result{Start: start}
+	for i := 1; i <= 10; i++ {
+		p := load.Point{T: float64(i), Requests: 100}
+		if i >= 4 && i <= 6 {
+			p.Errors = 40
+		}
+		r.Series = append(r.Series, p)
+		r.Requests += p.Requests
+		r.Errors += p.Errors
+	}
+	r.OK = r.Requests - r.Errors
+	return r
+}
+
+func TestOutsideFaults(t *testing.T) {
+	r := faulty()
+	at := func(s float64) time.Time { return r.Start.Add(time.Duration(s * float64(time.Second))) }
+	// The fault spans 3.2 s .. 4.5 s; recovery takes until 6 s.
+	ws := []threshold.Window{{From: at(3.2), To: at(4.5)}}
+	for _, tc := range []struct {
+		expr     string
+		windows  []threshold.Window
+		status   verdict.Status
+		measured string
+	}{
+		// Without grace the interval 5..6 s (40 errors) still counts.
+		{"errors == 40 outside faults", ws, verdict.Pass, "40"},
+		{"error_rate == 0 outside faults", ws, verdict.Fail, "5%"},
+		// With 2 s of grace the window reaches 6.5 s: 3..7 s is left out.
+		{"error_rate == 0 outside faults +2s", ws, verdict.Pass, "0%"},
+		{"count == 600 outside faults +2s", ws, verdict.Pass, "600"},
+		{"ok == 600 OUTSIDE FAULTS + 2s", ws, verdict.Pass, "600"},
+		// An effect that never ended covers the rest of the run.
+		{"count == 300 outside faults", []threshold.Window{{From: at(3.5)}}, verdict.Pass, "300"},
+		// No faults: the whole run counts, so the errors show.
+		{"error_rate < 1% outside faults", nil, verdict.Fail, "12%"},
+		// Every second overlaps a fault: nothing to judge.
+		{"error_rate == 0 outside faults", []threshold.Window{{From: at(0)}}, verdict.Error, ""},
+	} {
+		th, err := threshold.Parse(tc.expr)
+		require.NoError(t, err, tc.expr)
+		v := th.JudgeFaults(r, tc.windows)
+		assert.Equal(t, tc.status, v.Status, "%s: %s", tc.expr, v.Detail)
+		assert.Equal(t, tc.measured, v.Measured, tc.expr)
+		assert.Equal(t, tc.expr, v.Name)
+	}
+	// Judge is JudgeFaults with no windows.
+	assert.Equal(t, threshold.MustParse("error_rate < 1% outside faults").JudgeFaults(r, nil), threshold.MustParse("error_rate < 1% outside faults").Judge(r))
+	// A plain threshold ignores the windows.
+	v := threshold.MustParse("errors == 120").JudgeFaults(r, ws)
+	assert.Equal(t, verdict.Pass, v.Status, v.Detail)
+}
+
+func TestOutsideFaultsParseErrors(t *testing.T) {
+	for _, expr := range []string{
+		"p(99) < 1s outside faults",
+		"throughput > 5 outside faults",
+		"error_rate == 0 outside faults 2s",
+		"error_rate == 0 outside faults +soon",
+		"error_rate == 0 outside faults +-1s",
+	} {
+		_, err := threshold.Parse(expr)
+		assert.Error(t, err, expr)
+	}
+	th := threshold.MustParse("error_rate == 0 outside faults +1500ms")
+	assert.True(t, th.Outside)
+	assert.Equal(t, 1500*time.Millisecond, th.Grace)
+}
