@@ -1,6 +1,6 @@
 // Package e2e runs every scenario in scenarios/ end to end, each assertion a
-// subtest: the CI gate on pull requests. MESHPROOF_BACKEND picks the backend:
-// local, docker, both, or auto (docker where a daemon answers, else local).
+// subtest: the CI gate on pull requests. MESHPROOF_BACKEND picks the backends:
+// local, docker, both, or auto (both where a Docker daemon answers, else local).
 package e2e
 
 import (

@@ -13,6 +13,7 @@ import (
 	"github.com/meshproof/meshproof/harness/load"
 	"github.com/meshproof/meshproof/harness/logs"
 	"github.com/meshproof/meshproof/harness/metrics"
+	"github.com/meshproof/meshproof/harness/scenario"
 	"github.com/meshproof/meshproof/harness/topology"
 	"github.com/meshproof/meshproof/harness/traces"
 )
@@ -94,9 +95,13 @@ func (r *recorder) collect(ctx context.Context) (*Evidence, error) {
 	drainStart := time.Now()
 	if n := len(sc.Assert.Data); n > 0 {
 		fmt.Fprintf(r.out, "▶ drain: %d data assertions\n", n)
-		ep, err := r.endpoints()
-		if err != nil {
-			return nil, err
+		eps := make([]data.Endpoints, n)
+		for i, spec := range sc.Assert.Data {
+			ep, err := r.endpoints(spec)
+			if err != nil {
+				return nil, err
+			}
+			eps[i] = ep
 		}
 		ev.Data = make([]data.Reading, n)
 		var wg sync.WaitGroup
@@ -104,7 +109,7 @@ func (r *recorder) collect(ctx context.Context) (*Evidence, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ev.Data[i] = data.Collect(ctx, ep, spec, vars)
+				ev.Data[i] = data.Collect(ctx, eps[i], spec, vars)
 			}()
 		}
 		wg.Wait()
@@ -130,7 +135,7 @@ func (r *recorder) collect(ctx context.Context) (*Evidence, error) {
 		}
 		client := traces.NewJaegerClient("http://"+addr, nil)
 		for i, ta := range sc.Assert.Traces {
-			fmt.Fprintf(r.out, "▶ traces: fetching for %q\n", traceName(ta.Name, i))
+			fmt.Fprintf(r.out, "▶ traces: fetching for %q\n", traces.Name(ta))
 			ids := traceIDs(ev.Load, ta.Sample)
 			var want []*traces.Shape
 			if s := r.p.Shapes[i]; s != nil {
@@ -151,29 +156,22 @@ func (r *recorder) collect(ctx context.Context) (*Evidence, error) {
 	return ev, nil
 }
 
-func traceName(name string, i int) string {
-	if name != "" {
-		return name
-	}
-	return fmt.Sprintf("traces[%d]", i)
-}
-
-// traceIDs picks up to sample trace ids of successful requests (failed ones
-// have no full trace to judge).
+// traceIDs spreads up to sample trace ids of successful requests evenly over
+// the run (failed requests have no full trace to judge).
 func traceIDs(res *load.Result, sample int) []string {
 	if res == nil {
 		return nil
 	}
 	if sample <= 0 {
-		sample = 200
+		sample = traces.DefaultSample
 	}
 	var ids []string
 	for _, t := range res.Traces {
-		if t.OK && len(ids) < sample {
+		if t.OK {
 			ids = append(ids, t.TraceID)
 		}
 	}
-	return ids
+	return traces.SampleIDs(ids, sample)
 }
 
 func underTest(p *Prepared) []string {
@@ -200,25 +198,42 @@ func (r *recorder) kindAddress(k topology.Kind, port int) (string, error) {
 	return "", inputErr("%s: the scenario needs a %s service but environment.services starts none", r.p.Scenario.File, k)
 }
 
-// endpoints resolves the stores data assertions read, by kind.
-func (r *recorder) endpoints() (data.Endpoints, error) {
+// endpoints resolves the store one data assertion reads: the service it
+// names, or the one started service of the store's kind.
+func (r *recorder) endpoints(spec scenario.DataAssertion) (data.Endpoints, error) {
+	kind := map[string]topology.Kind{"mongo": topology.KindMongoDB, "rabbitmq": topology.KindRabbitMQ,
+		"postgres": topology.KindPostgres, "s3": topology.KindLocalStack}[data.Kind(spec)]
+	name := spec.Service
+	if name == "" {
+		for _, s := range r.p.Services {
+			if r.p.Topology.Services[s].Meshproof.Kind == kind {
+				name = s
+				break
+			}
+		}
+	}
+	svc, ok := r.p.Topology.Services[name]
+	if !ok {
+		return data.Endpoints{}, inputErr("%s: %s needs a started service of kind %s", r.p.Scenario.File, data.Name(spec), kind)
+	}
+	probe := svc.Meshproof.Probe
+	addr, err := r.env.Address(name, probe.Port)
+	if err != nil {
+		return data.Endpoints{}, envErr("%s: %w", name, err)
+	}
 	var ep data.Endpoints
-	for _, s := range r.p.Services {
-		svc := r.p.Topology.Services[s]
-		addr := func(port int) string {
-			a, _ := r.env.Address(s, port)
-			return a
+	switch kind {
+	case topology.KindMongoDB:
+		ep.MongoURI = "mongodb://" + addr
+	case topology.KindRabbitMQ:
+		ep.AMQPURL = "amqp://guest:guest@" + addr + "/"
+		if probe.DSN != "" {
+			ep.AMQPURL = r.env.Resolve(probe.DSN)
 		}
-		switch svc.Meshproof.Kind {
-		case topology.KindMongoDB:
-			ep.MongoURI = "mongodb://" + addr(svc.Meshproof.Probe.Port)
-		case topology.KindRabbitMQ:
-			ep.AMQPURL = "amqp://guest:guest@" + addr(svc.Meshproof.Probe.Port) + "/"
-		case topology.KindPostgres:
-			ep.PostgresDSN = r.env.Resolve(svc.Meshproof.Probe.DSN)
-		case topology.KindLocalStack:
-			ep.S3Endpoint = "http://" + addr(svc.Meshproof.Probe.Port)
-		}
+	case topology.KindPostgres:
+		ep.PostgresDSN = r.env.Resolve(probe.DSN)
+	case topology.KindLocalStack:
+		ep.S3Endpoint = "http://" + addr
 	}
 	return ep, nil
 }

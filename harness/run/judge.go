@@ -31,7 +31,7 @@ func judge(p *Prepared, ev *Evidence, dir string, rep *report.Report) {
 	results = append(results, faultResults(ev.Faults)...)
 	for i, ta := range sc.Assert.Traces {
 		if i >= len(ev.Traces) {
-			results = append(results, missing("traces", traceName(ta.Name, i)))
+			results = append(results, missing("traces", traces.Name(ta)))
 			continue
 		}
 		results = append(results, traces.Judge(ta, ev.Traces[i], vars)...)
@@ -61,9 +61,17 @@ func judge(p *Prepared, ev *Evidence, dir string, rep *report.Report) {
 	rep.Drain = ev.Drain
 }
 
-// sampleTrace draws the first complete trace of the evidence as a timed tree.
+// sampleTrace draws one trace of the evidence as a timed tree, preferring
+// one that finished arriving.
 func sampleTrace(ev traces.Evidence) string {
+	recs := make([]traces.Record, 0, len(ev.Traces))
 	for _, rec := range ev.Traces {
+		if rec.State == traces.StateCovered {
+			recs = append(recs, rec)
+		}
+	}
+	recs = append(recs, ev.Traces...)
+	for _, rec := range recs {
 		if len(rec.Raw) == 0 {
 			continue
 		}

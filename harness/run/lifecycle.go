@@ -43,10 +43,7 @@ type UpEnvironment struct {
 
 // Up brings an environment up for poking around, like `docker compose up`.
 func Up(ctx context.Context, o UpOptions) (*UpEnvironment, error) {
-	out := o.Out
-	if out == nil {
-		out = io.Discard
-	}
+	out := syncWriter(o.Out)
 	var p *Prepared
 	var err error
 	if o.Scenario != "" {

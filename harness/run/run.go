@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshproof/meshproof/harness/environment"
@@ -49,10 +50,7 @@ func Run(ctx context.Context, o Options) (rep *report.Report, err error) {
 		return nil, err
 	}
 	sc := p.Scenario
-	out := o.Out
-	if out == nil {
-		out = io.Discard
-	}
+	out := syncWriter(o.Out)
 	if o.OutDir == "" {
 		o.OutDir = "artifacts"
 	}
@@ -132,6 +130,26 @@ func Run(ctx context.Context, o Options) (rep *report.Report, err error) {
 		fmt.Fprintf(out, "warning: %v\n", err)
 	}
 	return rep, nil
+}
+
+// lockedWriter serialises writes: progress lines come from service start-up
+// callbacks, the load's ticker and fault steps at once.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func syncWriter(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return &lockedWriter{w: w}
 }
 
 // NewRunID names a run: scenario, UTC time and a random suffix, so runs sort
