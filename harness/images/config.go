@@ -26,7 +26,7 @@ type config struct {
 // Option configures Build.
 type Option func(*config)
 
-// WithRoot sets the repository root (Dockerfiles under compose/, cmd/greeting).
+// WithRoot sets the repository root (docker-compose.yml and compose/).
 // Default: the nearest directory above the working directory holding go.mod.
 func WithRoot(dir string) Option { return func(c *config) { c.root = dir } }
 

@@ -1,6 +1,7 @@
 // Package images builds the offline stand-in images: local images that take
 // the place of the upstream ones (rabbitmq, mongo, postgres, localstack,
-// jaeger, prometheus, and the greeting mesh) on a Docker host that cannot
+// jaeger, prometheus, and the images docker-compose.yml builds itself, as its
+// x-meshproof.offline sections say) on a Docker host that cannot
 // pull. They are tagged <prefix>/<name>:<hash of build inputs>, so a change
 // to a Dockerfile, an entrypoint, a binary or the base rootfs gives a new tag
 // and a stale image is never reused; an image whose tag already exists is
@@ -22,6 +23,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/meshproof/meshproof/harness/topology"
 )
 
 // BinaryFunc returns the host path of a static tool binary by name
@@ -62,7 +65,7 @@ func (r Result) Env() map[string]string {
 const (
 	recipeScratch   = iota // FROM scratch + static binaries from toolbin
 	recipeDebian           // FROM the shared debootstrap base
-	recipeGreeting         // compose/greeting/Dockerfile --target from-binary
+	recipeCompose          // a compose build section with x-meshproof.offline
 	recipeGoPackage        // FROM scratch + a package of the main module's build list
 )
 
@@ -77,10 +80,13 @@ type recipe struct {
 	// already pins needs no module of its own.
 	goPkg   string
 	binName string
+	// svc and dir are the compose service and its file's directory
+	// (recipeCompose).
+	svc *topology.Service
+	dir string
 }
 
 var recipes = []recipe{
-	{name: "greeting", envVar: "GREETING_IMAGE", kind: recipeGreeting},
 	{name: "mongodb", envVar: "MONGODB_IMAGE", kind: recipeScratch, binaries: []string{"mongodb-standin"}, shim: true},
 	{name: "localstack", envVar: "LOCALSTACK_IMAGE", kind: recipeScratch, binaries: []string{"localstack-standin"}, shim: true},
 	{name: "jaeger", envVar: "JAEGER_IMAGE", kind: recipeScratch, binaries: []string{"jaeger"}},
@@ -91,13 +97,40 @@ var recipes = []recipe{
 		goPkg: "github.com/Shopify/toxiproxy/v2/cmd/server", binName: "toxiproxy-server"},
 }
 
-// Names lists the images Build knows, in build order.
+// Names lists the stand-in images Build knows, in build order; images that
+// the compose file declares (x-meshproof.offline) come before them.
 func Names() []string {
 	out := make([]string, len(recipes))
 	for i, r := range recipes {
 		out[i] = r.name
 	}
 	return out
+}
+
+// composeRecipes finds the services whose image the compose file builds and
+// says how to build offline, one recipe per image variable.
+func composeRecipes(ctx context.Context, root string) ([]recipe, error) {
+	file := filepath.Join(root, "docker-compose.yml")
+	if !fileExists(file) {
+		return nil, nil
+	}
+	topo, err := topology.Load(ctx, file, topology.WithoutOSEnv())
+	if err != nil {
+		return nil, err
+	}
+	var out []recipe
+	seen := map[string]bool{}
+	for _, name := range topo.Names() {
+		s := topo.Services[name]
+		o := s.Meshproof.Offline
+		if o == nil || s.Build == nil || seen[o.ImageVar] {
+			continue
+		}
+		seen[o.ImageVar] = true
+		out = append(out, recipe{name: strings.ToLower(strings.TrimSuffix(o.ImageVar, "_IMAGE")),
+			envVar: o.ImageVar, kind: recipeCompose, svc: s, dir: topo.Dir})
+	}
+	return out, nil
 }
 
 // BuildCommand is what a person runs to build the stand-ins; error messages
@@ -126,9 +159,18 @@ func Build(ctx context.Context, opts ...Option) (Result, error) {
 	if c.binary == nil {
 		c.binary = defaultBinaries
 	}
+	declared, err := composeRecipes(ctx, c.root)
+	if err != nil {
+		return Result{}, fmt.Errorf("offline images: %w", err)
+	}
+	all := append(declared, recipes...)
 	for n := range c.only {
-		if !known(n) {
-			return Result{}, fmt.Errorf("unknown image %q (known: %s)", n, strings.Join(Names(), ", "))
+		if !known(all, n) {
+			var names []string
+			for _, r := range all {
+				names = append(names, r.name)
+			}
+			return Result{}, fmt.Errorf("unknown image %q (known: %s)", n, strings.Join(names, ", "))
 		}
 	}
 	b := &builder{config: c}
@@ -138,7 +180,7 @@ func Build(ctx context.Context, opts ...Option) (Result, error) {
 		}
 	}()
 	var res Result
-	for _, r := range recipes {
+	for _, r := range all {
 		if c.only != nil && !c.only[r.name] {
 			continue
 		}
@@ -163,8 +205,8 @@ func Build(ctx context.Context, opts ...Option) (Result, error) {
 	return res, nil
 }
 
-func known(name string) bool {
-	for _, r := range recipes {
+func known(all []recipe, name string) bool {
+	for _, r := range all {
 		if r.name == name {
 			return true
 		}
@@ -191,21 +233,41 @@ func (b *builder) build(ctx context.Context, r recipe) (ref string, built bool, 
 	var dockerfile string
 	var buildArgs []string
 	switch r.kind {
-	case recipeGreeting:
-		dockerfile = filepath.Join(b.root, "compose", "greeting", "Dockerfile")
+	case recipeCompose:
+		o := r.svc.Meshproof.Offline
+		dockerfile = filepath.Join(r.svc.Build.Context, r.svc.Build.Dockerfile)
 		if !fileExists(dockerfile) {
 			return "", false, fmt.Errorf("%s is missing", dockerfile)
 		}
-		bin := filepath.Join(b.root, "bin", "greeting-linux-amd64")
-		if err := run(ctx, b.log, []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"},
-			"go", "-C", b.root, "build", "-trimpath", "-o", bin, "./cmd/greeting"); err != nil {
-			return "", false, fmt.Errorf("build greeting binary: %w", err)
+		if len(o.Prebuild) > 0 {
+			env := make([]string, 0, len(o.Env))
+			for k, v := range o.Env {
+				env = append(env, k+"="+v)
+			}
+			cmd := exec.CommandContext(ctx, o.Prebuild[0], o.Prebuild[1:]...)
+			cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = r.dir, append(os.Environ(), env...), b.log, b.log
+			if err := cmd.Run(); err != nil {
+				return "", false, fmt.Errorf("prebuild %s: %w", strings.Join(o.Prebuild, " "), err)
+			}
 		}
-		const inCtx = "bin/greeting-linux-amd64"
-		if err := copyFile(bin, filepath.Join(ctxDir, inCtx), 0o755); err != nil {
-			return "", false, err
+		for _, f := range o.Files {
+			if err := copyFile(filepath.Join(r.dir, f), filepath.Join(ctxDir, f), 0o755); err != nil {
+				return "", false, err
+			}
 		}
-		buildArgs = []string{"--target", "from-binary", "--build-arg", "BINARY=" + inCtx}
+		if o.Target != "" {
+			buildArgs = append(buildArgs, "--target", o.Target)
+		}
+		keys := make([]string, 0, len(o.Args))
+		for k := range o.Args {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			buildArgs = append(buildArgs, "--build-arg", k+"="+o.Args[k])
+			fmt.Fprintf(h, "arg %s=%s\n", k, o.Args[k])
+		}
+		fmt.Fprintf(h, "target=%s\n", o.Target)
 	case recipeScratch:
 		dir := filepath.Join(b.root, "compose", "images", r.name)
 		dockerfile = filepath.Join(dir, "Dockerfile")

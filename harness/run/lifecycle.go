@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/meshproof/meshproof/harness/backend/docker"
@@ -155,7 +154,9 @@ func BuildImages(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("build images: %w", err)
 	}
-	fmt.Fprintln(out, strings.TrimSpace(fmt.Sprint(res)))
+	if res.EnvFile != "" {
+		fmt.Fprintf(out, "wrote %s (docker-compose.yml picks the images from it; `docker compose --env-file %s up` by hand)\n", res.EnvFile, filepath.Base(res.EnvFile))
+	}
 	return nil
 }
 

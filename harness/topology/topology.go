@@ -83,9 +83,28 @@ type Ext struct {
 	UnderTest bool `yaml:"under_test,omitempty" json:"under_test,omitempty"`
 	// ReadyTimeout bounds the wait for the probe (default 60s).
 	ReadyTimeout time.Duration `yaml:"ready_timeout,omitempty" json:"ready_timeout,omitempty"`
+	// Offline says how to build this service's image on a Docker host that
+	// cannot pull its base images (see OfflineBuild).
+	Offline *OfflineBuild `yaml:"offline,omitempty" json:"offline,omitempty"`
 	// Fixtures is a directory (relative to the compose file) of seed files:
 	// *.sql for postgres, *.json bucket lists for localstack.
 	Fixtures string `yaml:"fixtures,omitempty" json:"fixtures,omitempty"`
+}
+
+// OfflineBuild builds a service's image from its compose build section
+// without pulling: Prebuild runs on the host first (e.g. compiling a static
+// binary), Files are copied into an otherwise empty build context, and the
+// Dockerfile is built at Target — a stage that needs no base image.
+type OfflineBuild struct {
+	// ImageVar is the variable the compose file interpolates for the image.
+	ImageVar string `yaml:"image_var" json:"image_var"`
+	// Prebuild is a command run in the compose file's directory, with Env.
+	Prebuild []string          `yaml:"prebuild,omitempty" json:"prebuild,omitempty"`
+	Env      map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Files (relative to the compose file) make up the build context.
+	Files  []string          `yaml:"files,omitempty" json:"files,omitempty"`
+	Target string            `yaml:"target,omitempty" json:"target,omitempty"`
+	Args   map[string]string `yaml:"args,omitempty" json:"args,omitempty"`
 }
 
 // LocalRecipe runs a KindProcess service as a child process: Program with the
