@@ -36,6 +36,10 @@ var statusText = func() (t [600]string) {
 }()
 
 type httpTransport struct {
+	// raw, when set, serves every client: the lean HTTP/1.1 client of
+	// rawhttp.go. net/http (tr) stays for https and for requests the raw
+	// client does not handle.
+	raw     *rawTransport
 	tr      *http.Transport
 	timeout time.Duration
 	url     *url.URL
@@ -46,7 +50,9 @@ type httpTransport struct {
 
 // newHTTPTransport tunes net/http for load: one keep-alive connection per
 // concurrent request, no connection churn, no transparent gzip (the body is
-// discarded anyway).
+// discarded anyway). Plain http:// targets whose request the raw client can
+// send use it instead (rawhttp.go); net/http then only serves https and the
+// rest.
 func newHTTPTransport(cfg Config, concurrency int) (*httpTransport, error) {
 	u, err := url.Parse(cfg.Target)
 	if err != nil {
@@ -69,19 +75,31 @@ func newHTTPTransport(cfg Config, concurrency int) (*httpTransport, error) {
 	for k, v := range cfg.Headers {
 		h.Set(k, v)
 	}
-	return &httpTransport{
+	t := &httpTransport{
 		tr:      tr,
 		timeout: cfg.Timeout,
 		url:     u,
 		method:  cfg.Method,
 		headers: h,
 		body:    cfg.Body,
-	}, nil
+	}
+	if rawEligible(u, cfg.Method, h) == "" {
+		t.raw = newRawTransport(u, cfg.Method, h, cfg.Body, cfg.Timeout)
+	}
+	return t, nil
 }
 
-func (t *httpTransport) close() { t.tr.CloseIdleConnections() }
+func (t *httpTransport) close() {
+	if t.raw != nil {
+		t.raw.close()
+	}
+	t.tr.CloseIdleConnections()
+}
 
 func (t *httpTransport) newClient() client {
+	if t.raw != nil {
+		return t.raw.newClient()
+	}
 	c := &httpClient{t: t, tp: make([]string, 1)}
 	hdr := t.headers.Clone()
 	if hdr == nil {
