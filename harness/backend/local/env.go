@@ -538,6 +538,7 @@ func (e *env) Down(ctx context.Context) error {
 		wg.Go(func() { errs[i] = e.stopService(ctx, n, e.b.grace) })
 	}
 	wg.Wait()
+	killEscaped(e.runDir)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, s := range e.svcs {

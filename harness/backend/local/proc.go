@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -201,4 +202,36 @@ func peakRSS(pid int) uint64 {
 		}
 	}
 	return 0
+}
+
+// killEscaped kills processes that left their service's process group
+// (a daemon that double-forked, such as an "epmd -daemon" an Erlang VM
+// starts for itself) but still carry the run in their environment: every
+// service of a run gets paths under its run dir, and a daemon inherits them.
+// Group kills cannot reach such a process; this scan of /proc can.
+func killEscaped(runDir string) []int {
+	if runDir == "" {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	needle := []byte(runDir + string(os.PathSeparator))
+	self := os.Getpid()
+	var killed []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !bytes.Contains(env, needle) {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed = append(killed, pid)
+		}
+	}
+	return killed
 }

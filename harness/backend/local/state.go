@@ -147,6 +147,7 @@ func (b *Backend) reap(ctx context.Context, st *runState) error {
 		if !safeToRemove(d) {
 			continue
 		}
+		killEscaped(d)
 		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, fmt.Errorf("run %s: remove %s: %w", st.RunID, d, err))
 		}
