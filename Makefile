@@ -45,17 +45,18 @@ proto-check: proto ## fail when the committed generated code is stale
 # ---- set-up ----------------------------------------------------------------
 # The local backend runs the real programs from Debian's packages. `make deps`
 # installs what is missing, so both README commands work on a fresh machine.
-DEBIAN_PACKAGES := rabbitmq-server prometheus postgresql protobuf-compiler debootstrap
+# meshproof runs private instances of these servers: a policy-rc.d keeps the
+# packages from starting system-wide ones while they install.
+DEBIAN_PACKAGES := rabbitmq-server prometheus postgresql protobuf-compiler libprotobuf-dev debootstrap
 .PHONY: deps
 deps: ## install the Debian packages the local backend and proto need (root)
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
+	  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  status=$$?; rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	fi
-	@# Debian starts system-wide services on install; meshproof runs its own private ones.
-	@-systemctl disable --now rabbitmq-server prometheus postgresql >/dev/null 2>&1 || true
-	@-service rabbitmq-server stop >/dev/null 2>&1; service prometheus stop >/dev/null 2>&1; service postgresql stop >/dev/null 2>&1; true
 
 # ---- build -----------------------------------------------------------------
 GO_SOURCES := $(shell find . -name '*.go' -not -path './compose/standins/*' -not -path './.cache/*' 2>/dev/null) go.mod go.sum
