@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshproof/meshproof/harness/expect"
 	"github.com/meshproof/meshproof/harness/load"
 	"github.com/meshproof/meshproof/harness/verdict"
 )
@@ -115,17 +114,5 @@ func (t Threshold) judgeOutside(r *load.Result, faults []Window) verdict.Result 
 		v.Status, v.Detail = verdict.Error, fmt.Sprintf("%s cannot be measured outside faults", t.Metric)
 		return v
 	}
-	v.Measured = expect.Format(m, t.unit())
-	ok, err := t.Expect.Check(m, r.Vars())
-	switch {
-	case err != nil:
-		v.Status, v.Detail = verdict.Error, err.Error()
-	case ok:
-		v.Status = verdict.Pass
-	default:
-		v.Status = verdict.Fail
-		target, _ := t.Expect.Target(r.Vars())
-		v.Detail = fmt.Sprintf("%s is %s, want %s %s (%s, %d errors)", t.metricName(), v.Measured, t.Expect.Op, expect.Format(target, t.unit()), span, errs)
-	}
-	return v
+	return t.settle(v, m, r, fmt.Sprintf("%s, %d errors", span, errs))
 }

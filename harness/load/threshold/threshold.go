@@ -250,19 +250,7 @@ func (t Threshold) JudgeFaults(r *load.Result, faults []Window) verdict.Result {
 		v.Status, v.Detail = verdict.Error, err.Error()
 		return v
 	}
-	v.Measured = expect.Format(m, t.unit())
-	ok, err := t.Expect.Check(m, r.Vars())
-	switch {
-	case err != nil:
-		v.Status, v.Detail = verdict.Error, err.Error()
-	case ok:
-		v.Status = verdict.Pass
-	default:
-		v.Status = verdict.Fail
-		target, _ := t.Expect.Target(r.Vars())
-		v.Detail = fmt.Sprintf("%s is %s, want %s %s", t.metricName(), v.Measured, t.Expect.Op, expect.Format(target, t.unit()))
-	}
-	return v
+	return t.settle(v, m, r, "")
 }
 
 func (t Threshold) metricName() string {
@@ -285,4 +273,25 @@ func JudgeAll(exprs []string, r *load.Result) []verdict.Result {
 		out = append(out, t.Judge(r))
 	}
 	return out
+}
+
+// settle compares measured value m with the expectation and fills in the
+// verdict; note, when set, follows a failure's detail in parentheses.
+func (t Threshold) settle(v verdict.Result, m float64, r *load.Result, note string) verdict.Result {
+	v.Measured = expect.Format(m, t.unit())
+	ok, err := t.Expect.Check(m, r.Vars())
+	switch {
+	case err != nil:
+		v.Status, v.Detail = verdict.Error, err.Error()
+	case ok:
+		v.Status = verdict.Pass
+	default:
+		v.Status = verdict.Fail
+		target, _ := t.Expect.Target(r.Vars())
+		v.Detail = fmt.Sprintf("%s is %s, want %s %s", t.metricName(), v.Measured, t.Expect.Op, expect.Format(target, t.unit()))
+		if note != "" {
+			v.Detail += " (" + note + ")"
+		}
+	}
+	return v
 }
