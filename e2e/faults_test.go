@@ -250,28 +250,13 @@ func leftovers(t *testing.T, pid int, runID string) []string {
 // descendants lists the processes below root (pid: command line), from one
 // scan of /proc.
 func descendants(root int) []string {
-	ents, err := os.ReadDir("/proc")
+	procs, err := processes()
 	if err != nil {
 		return []string{"cannot read /proc: " + err.Error()}
 	}
 	parent := map[int]int{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		parent[pid] = ppid
+	for _, p := range procs {
+		parent[p.pid] = p.ppid
 	}
 	var out []string
 	for pid := range parent {
@@ -292,27 +277,13 @@ func descendants(root int) []string {
 // children (the harness, gc, docker) are left to their exec.Cmd.
 func reapOrphans() {
 	self := os.Getpid()
-	ents, err := os.ReadDir("/proc")
+	procs, err := processes()
 	if err != nil {
 		return
 	}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < open {
-			continue
-		}
-		comm := s[open+1 : end]
-		f := strings.Fields(s[end+1:])
-		if len(f) < 2 || f[0] != "Z" || f[1] != strconv.Itoa(self) {
+	for _, p := range procs {
+		pid, comm := p.pid, p.comm
+		if p.state != "Z" || p.ppid != self {
 			continue
 		}
 		if comm == "meshproof" || comm == "docker" || comm == "go" {
@@ -391,4 +362,41 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// process is one line of /proc/<pid>/stat, as far as these tests need it.
+type process struct {
+	pid, ppid   int
+	comm, state string
+}
+
+// processes reads every process's stat once.
+func processes() ([]process, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []process
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:])
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		out = append(out, process{pid: pid, ppid: ppid, comm: s[open+1 : end], state: f[0]})
+	}
+	return out, nil
 }
