@@ -11,7 +11,6 @@ import (
 	"github.com/meshproof/meshproof/harness/logs"
 	"github.com/meshproof/meshproof/harness/metrics"
 	"github.com/meshproof/meshproof/harness/report"
-	"github.com/meshproof/meshproof/harness/scenario"
 	"github.com/meshproof/meshproof/harness/traces"
 	"github.com/meshproof/meshproof/harness/verdict"
 )
@@ -126,14 +125,9 @@ func Eval(ctx context.Context, dir, scenarioFile string, sets []string) (*report
 	if scenarioFile == "" {
 		scenarioFile = filepath.Join(dir, "scenario.yaml")
 	}
-	sc, err := scenario.Load(scenarioFile)
+	sc, err := loadWithSets(scenarioFile, sets)
 	if err != nil {
-		return nil, &InputError{Err: err}
-	}
-	for _, s := range sets {
-		if err := ApplySet(sc, s); err != nil {
-			return nil, inputErr("%s: %w", scenarioFile, err)
-		}
+		return nil, err
 	}
 	p, err := prepareOffline(ctx, sc)
 	if err != nil {

@@ -32,6 +32,15 @@ type Prepared struct {
 // Prepare reads, overrides and validates a scenario and its compose file.
 // Every problem is an input error naming file, line and field.
 func Prepare(ctx context.Context, file string, sets []string) (*Prepared, error) {
+	sc, err := loadWithSets(file, sets)
+	if err != nil {
+		return nil, err
+	}
+	return prepareLoaded(ctx, sc)
+}
+
+// loadWithSets reads a scenario file and applies --set overrides to it.
+func loadWithSets(file string, sets []string) (*scenario.Scenario, error) {
 	sc, err := scenario.Load(file)
 	if err != nil {
 		return nil, &InputError{Err: err}
@@ -41,7 +50,7 @@ func Prepare(ctx context.Context, file string, sets []string) (*Prepared, error)
 			return nil, inputErr("%s: %w", file, err)
 		}
 	}
-	return prepareLoaded(ctx, sc)
+	return sc, nil
 }
 
 func prepareLoaded(ctx context.Context, sc *scenario.Scenario) (*Prepared, error) {
