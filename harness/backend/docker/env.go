@@ -35,6 +35,7 @@ type env struct {
 	svcs    map[string]*svcState
 	order   []string // start order, for reverse teardown
 	down    bool
+	downErr error // what the first Down returned
 	// proxyID and proxyAPI are the toxiproxy container of a run with
 	// Options.Interpose (see proxy.go).
 	proxyID  string
@@ -258,8 +259,12 @@ func (e *env) Services() []environment.ServiceInfo {
 func (e *env) Down(ctx context.Context) error {
 	e.mu.Lock()
 	if e.down {
+		// Already torn down (or tearing down): report how that went, so a
+		// failed teardown is not hidden by a second call; `meshproof gc`
+		// sweeps what it left by label.
+		err := e.downErr
 		e.mu.Unlock()
-		return nil
+		return err
 	}
 	e.down = true
 	order := append([]string(nil), e.order...)
@@ -322,8 +327,12 @@ func (e *env) Down(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	e.b.setActive(e.opts.RunID, false)
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("docker down %s: %w", e.opts.RunID, err)
+	var err error
+	if joined := errors.Join(errs...); joined != nil {
+		err = fmt.Errorf("docker down %s: %w", e.opts.RunID, joined)
 	}
-	return nil
+	e.mu.Lock()
+	e.downErr = err
+	e.mu.Unlock()
+	return err
 }

@@ -324,8 +324,10 @@ func (e *env) startService(ctx context.Context, name string, first bool) error {
 		if err != nil {
 			return fmt.Errorf("start %s: %w", name, err)
 		}
+		e.mu.Lock() // Services reads info concurrently
 		s.plan = p
 		s.info.Runs, s.info.Version = p.main.path, p.version
+		e.mu.Unlock()
 	}
 	var started []*proc
 	for _, l := range append(append([]launch(nil), s.plan.helpers...), s.plan.main) {
