@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"sync"
 	"time"
@@ -148,7 +149,7 @@ func (r *recorder) collect(ctx context.Context) (*Evidence, error) {
 			ev.Traces = append(ev.Traces, te)
 		}
 	}
-	logEnd, err := logs.Sizes(abs)
+	logEnd, err := settledSizes(ctx, abs)
 	if err != nil {
 		return nil, envErr("%w", err)
 	}
@@ -255,4 +256,32 @@ func logFiles(services []environment.ServiceInfo, dir string) (abs, rel map[stri
 		rel[s.Name] = r
 	}
 	return abs, rel
+}
+
+// settledSizes reads the log sizes once they stop growing (two reads 200 ms
+// apart agree, at most 2 s): container logs reach their files through a
+// follower, so lines written before the drain ended may land a moment later
+// and must still fall inside the window.
+func settledSizes(ctx context.Context, files map[string]string) (map[string]int64, error) {
+	prev, err := logs.Sizes(files)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return prev, nil
+		case <-time.After(200 * time.Millisecond):
+		}
+		cur, err := logs.Sizes(files)
+		if err != nil {
+			return nil, err
+		}
+		if maps.Equal(prev, cur) {
+			return cur, nil
+		}
+		prev = cur
+	}
+	return prev, nil
 }
