@@ -15,6 +15,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
 GRPC_GATEWAY_VERSION       := v2.33.0
 ACTIONLINT_VERSION         := v1.7.12
+GOLANGCI_LINT_VERSION      := v2.15.0
 
 .PHONY: help
 help: ## list targets
@@ -47,7 +48,7 @@ proto-check: proto ## fail when the committed generated code is stale
 # installs what is missing, so both README commands work on a fresh machine.
 # meshproof runs private instances of these servers: a policy-rc.d keeps the
 # packages from starting system-wide ones while they install.
-DEBIAN_PACKAGES := rabbitmq-server prometheus postgresql protobuf-compiler libprotobuf-dev debootstrap
+DEBIAN_PACKAGES := rabbitmq-server prometheus postgresql protobuf-compiler libprotobuf-dev debootstrap chromium
 .PHONY: deps
 deps: ## install the Debian packages the local backend and proto need (root)
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -66,6 +67,9 @@ bin/greeting: $(GO_SOURCES)
 
 bin/meshproof: $(GO_SOURCES)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/meshproof
+
+bin/greeting-defects: $(GO_SOURCES)
+	CGO_ENABLED=0 $(GO) build -tags defects -trimpath -o $@ ./cmd/greeting
 
 .PHONY: build
 build: bin/greeting bin/meshproof ## build the mesh binary and the harness CLI
@@ -90,33 +94,62 @@ images: deps build ## build the offline stand-in images (Docker, no registry)
 # their code never enters this module's go.mod.
 HEY_VERSION := v0.1.5
 GHZ_VERSION := v0.121.0
+VEGETA_VERSION := v12.13.0
 HEY := $(TOOLS)/hey-$(HEY_VERSION)/hey
 GHZ := $(TOOLS)/ghz-$(GHZ_VERSION)/ghz
+VEGETA := $(TOOLS)/vegeta-$(VEGETA_VERSION)/vegeta
 
 $(HEY):
 	GOBIN=$(dir $@) $(GO) install github.com/rakyll/hey@$(HEY_VERSION)
 $(GHZ):
 	GOBIN=$(dir $@) $(GO) install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+# vegeta is the open-model peer (constant arrival rate, like our engine).
+$(VEGETA):
+	GOBIN=$(dir $@) $(GO) install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
 
 .PHONY: bench
-bench: deps build $(HEY) $(GHZ) ## measure the engine against hey, ghz and wrk; writes bench/RESULTS.md
+bench: deps build $(HEY) $(GHZ) $(VEGETA) ## measure the engine against hey, ghz, wrk and vegeta; writes bench/RESULTS.md
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bench ./bench/cmd/bench
-	./bin/bench -hey $(HEY) -ghz $(GHZ) -wrk wrk
+	./bin/bench -hey $(HEY) -ghz $(GHZ) -wrk wrk -vegeta $(VEGETA)
+
+# The traces item judges traces captured from a real mesh: one short
+# fanout-load run on the local backend (its assertions may fail on a busy
+# machine; only its traces are kept), whose traces.json becomes the
+# committed fixture with a few mutated copies (bench fixture checks them).
+FIXTURE_RUN := bench/out/fixture-run
+.PHONY: bench-fixture
+bench-fixture: build ## regenerate bench/testdata/fanout-traces.json.gz from a real fanout-load run
+	rm -rf $(FIXTURE_RUN)
+	-./bin/meshproof run scenarios/fanout-load.yaml --backend local --set load.duration=5s --out $(FIXTURE_RUN)
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bench ./bench/cmd/bench
+	./bin/bench fixture -in "$$(ls -d $(FIXTURE_RUN)/fanout-load/*/ | tail -n 1)traces.json"
 
 # ---- test ------------------------------------------------------------------
 UNIT_PACKAGES = $$($(GO) list ./... | grep -v /e2e)
-.PHONY: test unit e2e vet
+.PHONY: test unit e2e vet defects
+defects: build ## every catalogued defect must be caught live (BACKEND=local|docker|both)
+	MESHPROOF_DEFECTS_BACKEND=$(BACKEND) $(GO) test -count=1 -timeout 60m -run TestDefects -v ./e2e
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.'); echo "gofmt needed" >&2; exit 1)
 	$(GO) vet ./...
+	$(GO) vet -tags defects ./mesh/... ./cmd/greeting
 unit: build ## unit and integration tests of the packages (-race)
 	$(GO) test -race -count=1 -timeout 20m $(UNIT_PACKAGES)
 e2e: build ## every scenario end to end (BACKEND=local|docker|both)
-	MESHPROOF_BACKEND=$(BACKEND) $(GO) test -count=1 -timeout 40m -v ./e2e
+	MESHPROOF_BACKEND=$(BACKEND) $(GO) test -count=1 -timeout 80m -v ./e2e
 $(TOOLS)/actionlint-$(ACTIONLINT_VERSION):
 	GOBIN=$(TOOLS)/tmp-actionlint $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 	mv $(TOOLS)/tmp-actionlint/actionlint $@ && rmdir $(TOOLS)/tmp-actionlint
+
+# golangci-lint is built from the module proxy into the tools cache, by
+# version, like the other tools; its config is .golangci.yml.
+GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+$(GOLANGCI_LINT):
+	GOBIN=$(dir $@) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## golangci-lint (unused, funlen, dupl, gocritic, modernize, ...)
+	$(GOLANGCI_LINT) run ./...
 
 # docker-compose.yml must stay valid for people running compose themselves;
 # the upstream-image path cannot run here (no registry), so it is checked
@@ -131,4 +164,4 @@ compose-check: ## validate docker-compose.yml with the compose tool
 lint-workflows: $(TOOLS)/actionlint-$(ACTIONLINT_VERSION) ## check .github/workflows with actionlint
 	$(TOOLS)/actionlint-$(ACTIONLINT_VERSION) .github/workflows/*.yml
 
-test: deps vet lint-workflows compose-check proto-check unit e2e ## everything CI runs
+test: deps vet lint lint-workflows compose-check proto-check unit e2e ## everything CI runs

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // PeerResult is what a peer tool (hey, wrk, ghz) reported for one run.
@@ -105,7 +107,7 @@ func ParseWrk(out string) (PeerResult, error) {
 			r.Errors += n
 		case strings.HasPrefix(line, "Socket errors:"):
 			// "Socket errors: connect 0, read 0, write 0, timeout 0"
-			for _, part := range strings.Split(strings.TrimPrefix(line, "Socket errors:"), ",") {
+			for part := range strings.SplitSeq(strings.TrimPrefix(line, "Socket errors:"), ",") {
 				pf := strings.Fields(part)
 				if len(pf) == 2 {
 					n, _ := strconv.ParseInt(pf[1], 10, 64)
@@ -145,6 +147,55 @@ func ParseGhz(out []byte) (PeerResult, error) {
 	}
 	for _, l := range g.Lat {
 		r.PercentilesMs[strconv.FormatFloat(l.Percentage, 'f', -1, 64)] = l.LatencyNs / 1e6
+	}
+	return r, nil
+}
+
+// VegetaReport is what `vegeta report -type=json` says of one attack.
+type VegetaReport struct {
+	PeerResult
+	// OK counts successful answers (vegeta reports their share).
+	OK int64 `json:"ok"`
+	// SendRate is requests started per second, first send to last send;
+	// PeerResult.RPS is successful answers per second from the first send
+	// to the last answer (vegeta's "throughput"): the achieved rate.
+	SendRate float64 `json:"send_rate"`
+	// Earliest is when the first request was sent.
+	Earliest time.Time `json:"earliest"`
+	// ErrorTexts are the distinct errors vegeta saw, as it prints them.
+	ErrorTexts []string `json:"error_texts,omitempty"`
+}
+
+// ParseVegeta reads `vegeta report -type=json`. Latencies are nanoseconds,
+// taken from each request's actual send (vegeta does not know when a late
+// request was due).
+func ParseVegeta(out []byte) (VegetaReport, error) {
+	var v struct {
+		Lat        map[string]float64 `json:"latencies"`
+		Earliest   time.Time          `json:"earliest"`
+		Requests   int64              `json:"requests"`
+		Rate       float64            `json:"rate"`
+		Throughput float64            `json:"throughput"`
+		Success    float64            `json:"success"`
+		Errors     []string           `json:"errors"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		return VegetaReport{}, fmt.Errorf("vegeta: decode report: %w", err)
+	}
+	if v.Requests == 0 {
+		return VegetaReport{}, fmt.Errorf("vegeta: the report counts no requests")
+	}
+	ok := int64(math.Round(v.Success * float64(v.Requests)))
+	r := VegetaReport{
+		PeerResult: PeerResult{RPS: v.Throughput, Requests: v.Requests, Errors: v.Requests - ok, PercentilesMs: map[string]float64{}},
+		OK:         ok, SendRate: v.Rate, Earliest: v.Earliest, ErrorTexts: v.Errors,
+	}
+	for k, ns := range v.Lat {
+		if p, found := strings.CutSuffix(k, "th"); found {
+			r.PercentilesMs[p] = ns / 1e6
+		} else if k == "max" || k == "min" || k == "mean" {
+			r.PercentilesMs[k] = ns / 1e6
+		}
 	}
 	return r, nil
 }

@@ -69,7 +69,9 @@ func (g *Goal) String() string {
 // or an absolute value with the reference it is to be read against (Ref),
 // measured in the same run.
 type Figure struct {
-	Item  int     `json:"item"`
+	// Item is the name of the bench item that measured it (http, grpc, …),
+	// as `bench -items` selects it.
+	Item  string  `json:"item"`
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
 	// Unit of Value: "x" for ratios, "ms", "s", "MB", "req/s", "traces/s", "%".
@@ -82,7 +84,7 @@ type Figure struct {
 }
 
 // NewFigure computes the verdict of a measured value against an optional goal.
-func NewFigure(item int, name string, value float64, unit string, goal *Goal, ref string) Figure {
+func NewFigure(item string, name string, value float64, unit string, goal *Goal, ref string) Figure {
 	f := Figure{Item: item, Name: name, Value: value, Unit: unit, Goal: goal, Ref: ref, Verdict: Info}
 	if goal != nil {
 		f.Verdict = Missed
@@ -94,7 +96,7 @@ func NewFigure(item int, name string, value float64, unit string, goal *Goal, re
 }
 
 // Unmeasured is a figure that could not be taken, with the reason.
-func Unmeasured(item int, name string, goal *Goal, reason string) Figure {
+func Unmeasured(item string, name string, goal *Goal, reason string) Figure {
 	return Figure{Item: item, Name: name, Value: math.NaN(), Goal: goal, Verdict: NotMeasured, Note: reason}
 }
 
@@ -192,11 +194,12 @@ type Report struct {
 	ProfileNote string         `json:"profile_note,omitempty"`
 }
 
-// Missed counts the figures that missed their goal.
+// Missed counts the figures that missed their goal. A goal that was not
+// measured counts as missed: a figure nobody took proves nothing.
 func (r *Report) Missed() int {
 	n := 0
 	for _, f := range r.Figures {
-		if f.Verdict == Missed {
+		if f.Verdict == Missed || (f.Verdict == NotMeasured && f.Goal != nil) {
 			n++
 		}
 	}
@@ -236,19 +239,22 @@ func goalText(f Figure) string {
 	if f.Unit == "" {
 		return g.String()
 	}
+	if strings.HasSuffix(f.Unit, "/s") {
+		return g.Op + " " + humanInt(g.Target) + " " + f.Unit
+	}
 	return g.String() + " " + f.Unit
 }
 
 // WriteTable prints the figures as an aligned table.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\tfigure\tvalue\tgoal\tverdict\treference / note")
+	fmt.Fprintln(tw, "item\tfigure\tvalue\tgoal\tverdict\treference / note")
 	for _, f := range r.Figures {
 		ref := f.Ref
 		if f.Note != "" {
 			ref = strings.TrimSpace(ref + "  " + f.Note)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", f.Item, f.Name, FormatValue(f), goalText(f), f.Verdict, ref)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Item, f.Name, FormatValue(f), goalText(f), f.Verdict, ref)
 	}
 	return tw.Flush()
 }
@@ -283,8 +289,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "| peer tools | %s |\n", mdEscape(strings.Join(parts, ", ")))
 	}
-	fmt.Fprintf(&b, "\n## Results (%d goals missed)\n\n", r.Missed())
-	b.WriteString("| # | figure | value | goal | verdict | reference / note |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n## Goals (%d missed)\n\n", r.Missed())
+	writeGoals(&b, r.Figures)
+	b.WriteString("## All figures\n\n")
+	b.WriteString("| item | figure | value | goal | verdict | reference / note |\n|---|---|---|---|---|---|\n")
 	for _, f := range r.Figures {
 		verdict := f.Verdict
 		if verdict == Missed {
@@ -294,7 +302,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if f.Note != "" {
 			ref = strings.TrimSpace(ref + " " + f.Note)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s |\n", f.Item, mdEscape(f.Name), FormatValue(f), mdEscape(goalText(f)), verdict, mdEscape(ref))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", f.Item, mdEscape(f.Name), FormatValue(f), mdEscape(goalText(f)), verdict, mdEscape(ref))
 	}
 	if len(r.Profile) > 0 || r.ProfileNote != "" {
 		b.WriteString("\n## Where the engine's time goes\n\n")
@@ -311,6 +319,25 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeGoals lists every figure with a goal, met or missed; one that was
+// not measured is listed as missed, with the reason.
+func writeGoals(b *strings.Builder, figs []Figure) {
+	for _, f := range figs {
+		if f.Goal == nil {
+			continue
+		}
+		verdict, why := "met", ""
+		switch f.Verdict {
+		case Missed:
+			verdict = "**MISSED**"
+		case NotMeasured:
+			verdict, why = "**MISSED**", " — not measured: "+mdEscape(f.Note)
+		}
+		fmt.Fprintf(b, "- %s — `%s` %s %s: %s%s\n", verdict, f.Item, mdEscape(f.Name), mdEscape(goalText(f)), FormatValue(f), why)
+	}
+	b.WriteString("\n")
 }
 
 // WriteFiles writes results.json and RESULTS.md into dir.

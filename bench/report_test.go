@@ -31,7 +31,7 @@ func TestGoalVerdicts(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			assert.Equal(t, c.want, NewFigure(1, c.name, c.value, "x", c.goal, "").Verdict)
+			assert.Equal(t, c.want, NewFigure("http", c.name, c.value, "x", c.goal, "").Verdict)
 		})
 	}
 }
@@ -153,6 +153,43 @@ func TestParseGhz(t *testing.T) {
 	assert.Error(t, err, "a run with no calls is no measurement")
 }
 
+func TestParseVegeta(t *testing.T) {
+	// A real report of `vegeta report -type=json` (v12.13.0), errors trimmed.
+	out := `{"latencies":{"total":295611817,"mean":5912236,"50th":5568355,"90th":10091673,"95th":10874080,"99th":12836603,"max":12836603,"min":517093},` +
+		`"bytes_in":{"total":263589,"mean":5271.78},"bytes_out":{"total":0,"mean":0},"earliest":"2026-12-05T09:05:00.224984632Z",` +
+		`"latest":"2026-12-05T09:05:01.185615841Z","end":"2026-12-05T09:05:01.189919345Z","duration":960631209,"wait":4303504,` +
+		`"requests":50,"rate":52.04911055518289,"throughput":42.489921284446524,"success":0.82,"status_codes":{"0":9,"200":41},"errors":["connection refused"]}`
+	r, err := ParseVegeta([]byte(out))
+	require.NoError(t, err)
+	assert.Equal(t, int64(50), r.Requests)
+	assert.Equal(t, int64(41), r.OK)
+	assert.Equal(t, int64(9), r.Errors)
+	assert.InDelta(t, 42.4899, r.RPS, 1e-3, "the achieved rate is vegeta's throughput: answers that succeeded")
+	assert.InDelta(t, 52.049, r.SendRate, 1e-3)
+	assert.InDelta(t, 12.836603, r.PercentilesMs["99"], 1e-9)
+	assert.InDelta(t, 5.568355, r.PercentilesMs["50"], 1e-9)
+	assert.InDelta(t, 12.836603, r.PercentilesMs["max"], 1e-9)
+	assert.Equal(t, int64(1796461500224984632), r.Earliest.UnixNano())
+	assert.Equal(t, []string{"connection refused"}, r.ErrorTexts)
+	_, err = ParseVegeta([]byte(`{"requests":0}`))
+	assert.Error(t, err, "an attack with no requests is no measurement")
+}
+
+func TestNotMeasuredGoalCountsAsMissed(t *testing.T) {
+	unmeasured := Unmeasured("mesh-local", "mesh throughput at 20 users", AtLeast(2), "not measured in this change")
+	unmeasured.Unit = "x"
+	rep := &Report{Figures: []Figure{
+		NewFigure("grpc", "met", 2, "x", AtLeast(1.5), ""),
+		unmeasured,
+		Unmeasured("startup-docker", "no goal", nil, "no Docker daemon"),
+	}}
+	assert.Equal(t, 1, rep.Missed())
+	var md strings.Builder
+	require.NoError(t, rep.WriteMarkdown(&md))
+	assert.Contains(t, md.String(), "- **MISSED** — `mesh-local` mesh throughput at 20 users >= 2×: — — not measured: not measured in this change")
+	assert.Contains(t, md.String(), "- met — `grpc` met >= 1.5×: 2.00×")
+}
+
 func TestParsePprofTopAndGroups(t *testing.T) {
 	out := `File: bench
 Type: cpu
@@ -196,9 +233,9 @@ func TestWriteFiles(t *testing.T) {
 		Took:    90 * time.Second,
 		Tools:   map[string]string{"hey": "v0.1.5"},
 		Figures: []Figure{
-			NewFigure(1, "HTTP throughput ours ÷ hey", 1.1, "x", AtLeast(1.2), "ours 33k req/s, hey 30k req/s"),
-			NewFigure(5, "engine peak RSS, 1M requests", 26.2, "MB", Below(200), ""),
-			Unmeasured(7, "docker backend: all services ready", nil, "no Docker daemon"),
+			NewFigure("http", "HTTP throughput ours ÷ hey", 1.1, "x", AtLeast(1.2), "ours 33k req/s, hey 30k req/s"),
+			NewFigure("footprint", "engine peak RSS, 1M requests", 26.2, "MB", Below(200), ""),
+			Unmeasured("startup-docker", "docker backend: all services ready", nil, "no Docker daemon"),
 		},
 		Details: map[string]any{"x": 1},
 		Profile: []ProfileEntry{{Flat: "1s", FlatPct: 50, Cum: "1s", CumPct: 50, Function: "runtime.futex"}},
@@ -234,10 +271,11 @@ func TestWriteFiles(t *testing.T) {
 	assert.Contains(t, s, "| memory | 4.0 GiB |")
 	assert.Contains(t, s, `Test CPU \| 2 GHz`, "a pipe in a cell is escaped")
 	assert.Contains(t, s, "2026-01-02T03:04:05Z")
-	assert.Contains(t, s, "(1 goals missed)")
-	assert.Contains(t, s, "| 1 | HTTP throughput ours ÷ hey | 1.10× | >= 1.2× | **MISSED** |")
-	assert.Contains(t, s, "| 5 | engine peak RSS, 1M requests | 26.2 MB | < 200 MB | met |")
-	assert.Contains(t, s, "| 7 | docker backend: all services ready | — |  | not measured | no Docker daemon |")
+	assert.Contains(t, s, "## Goals (1 missed)")
+	assert.Contains(t, s, "- **MISSED** — `http` HTTP throughput ours ÷ hey >= 1.2×: 1.10×")
+	assert.Contains(t, s, "| http | HTTP throughput ours ÷ hey | 1.10× | >= 1.2× | **MISSED** |")
+	assert.Contains(t, s, "| footprint | engine peak RSS, 1M requests | 26.2 MB | < 200 MB | met |")
+	assert.Contains(t, s, "| startup-docker | docker backend: all services ready | — |  | not measured | no Docker daemon |")
 	assert.Contains(t, s, "`runtime.futex`")
 
 	var table strings.Builder

@@ -7,9 +7,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshproof/meshproof/harness/assert/traces"
+	"github.com/meshproof/meshproof/harness/assert/verdict"
 	"github.com/meshproof/meshproof/harness/scenario"
-	"github.com/meshproof/meshproof/harness/traces"
-	"github.com/meshproof/meshproof/harness/verdict"
 )
 
 // The benchmark's synthetic traces must be what the judge accepts as the

@@ -10,11 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshproof/meshproof/harness/run"
-	"github.com/meshproof/meshproof/harness/verdict"
+	"github.com/meshproof/meshproof/meshtest"
 )
 
 func backends(t *testing.T) []string {
@@ -47,15 +46,9 @@ func TestScenarios(t *testing.T) {
 			for _, f := range files {
 				name := strings.TrimSuffix(filepath.Base(f), ".yaml")
 				t.Run(name, func(t *testing.T) {
-					rep, err := run.Run(t.Context(), run.Options{Scenario: f, Backend: backend, OutDir: out, Out: testWriter{t}})
-					require.NoError(t, err, "scenario %s did not reach a verdict", name)
-					require.NotEmpty(t, rep.Results, "scenario %s judged nothing", name)
-					for _, r := range rep.Results {
-						t.Run(r.Kind+"/"+r.Name, func(t *testing.T) {
-							assert.Equal(t, verdict.Pass, r.Status, "expected %s, measured %s\n%s", r.Expected, r.Measured, r.Detail)
-						})
-					}
-					t.Logf("artifacts: %s", rep.Dir)
+					// One subtest per assertion, as any Go test of a
+					// scenario gets them (package meshtest).
+					rep := meshtest.RunScenario(t, f, meshtest.Backend(backend), meshtest.OutDir(out), meshtest.Output(testWriter{t}))
 					if check, ok := afterRun[name]; ok {
 						t.Run("re-evaluated", func(t *testing.T) { check(t, rep) })
 					}

@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshproof/meshproof/harness/assert/verdict"
 	"github.com/meshproof/meshproof/harness/report"
 	"github.com/meshproof/meshproof/harness/run"
-	"github.com/meshproof/meshproof/harness/verdict"
 )
 
 // afterRun holds checks that reuse a scenario's real artifacts, so proving
@@ -59,6 +59,19 @@ func wrongExpectationsFail(t *testing.T, rep *report.Report) {
 			assert.Equal(t, 1, exit.ExitCode(), "%s", out)
 		})
 	}
+	// A variant that reads something the run never read is refused, not
+	// judged on another reading: evidence is keyed by what it measured.
+	t.Run("variant reading another collection", func(t *testing.T) {
+		got, err := run.Eval(context.Background(), rep.Dir, "", []string{"assert.data[0].mongo.collection=archive"})
+		require.NoError(t, err)
+		assert.False(t, got.Passed())
+		for _, r := range got.Results {
+			if r.Kind == "data" && r.Name == "F stored every greeting in MongoDB" {
+				assert.Equal(t, verdict.Error, r.Status)
+				assert.Contains(t, r.Detail, "never read mongo service-f.archive")
+			}
+		}
+	})
 	// And the unchanged scenario still passes on the same evidence.
 	again, err := run.Eval(context.Background(), rep.Dir, "", nil)
 	require.NoError(t, err)

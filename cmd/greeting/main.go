@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/meshproof/meshproof/mesh/config"
+	"github.com/meshproof/meshproof/mesh/defects"
 	"github.com/meshproof/meshproof/mesh/role"
 	"github.com/meshproof/meshproof/mesh/telemetry"
 )
@@ -118,7 +119,17 @@ func serve(ctx context.Context, args []string, lookup config.LookupFunc, stdout,
 	return exitOK
 }
 
+// buildVersion names the build; a defect build (-tags defects) says so in
+// `greeting version` and greeting_build_info, so it is never mistaken for
+// the real mesh.
 func buildVersion() string {
+	if defects.Enabled {
+		return baseVersion() + "+defects"
+	}
+	return baseVersion()
+}
+
+func baseVersion() string {
 	if version != "" {
 		return version
 	}

@@ -36,8 +36,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.Keep, "keep", false, "leave the environment running afterwards (stop it with `meshproof down`)")
 	fs.StringVar(&o.OutDir, "out", "artifacts", "artifacts root; the run writes <out>/<scenario>/<run-id>/")
 	fs.Var(&sets, "set", "override a scenario field, e.g. --set load.users=5 (repeatable)")
+	fs.StringVar(&o.Attach, "attach", "", "run against the environment RUN_ID left running (`make up`, run --keep) and leave it running")
+	fs.StringVar(&o.Endpoints, "endpoints", "", "run against a deployment meshproof did not start, described by this endpoints `FILE`")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: meshproof run SCENARIO [--backend auto|docker|local] [--keep] [--out DIR] [--set path=value]...")
+		fmt.Fprintln(stderr, "usage: meshproof run SCENARIO [--backend auto|docker|local] [--keep] [--out DIR] [--set path=value]... [--attach RUN_ID | --endpoints FILE]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(reorder(args)); err != nil {

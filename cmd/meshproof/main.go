@@ -40,6 +40,7 @@ func commands() []command {
 		{"validate", "check scenario files (and their compose topology)", cmdValidate},
 		{"list", "list the scenarios in a directory", cmdList},
 		{"eval", "re-judge a finished run from its saved artifacts", cmdEval},
+		{"compare", "compare a run with a baseline run: latency, spans, trace shape", cmdCompare},
 		{"up", "bring an environment up and print its endpoints", cmdUp},
 		{"down", "stop environments left running by `up --detach`", cmdDown},
 		{"gc", "remove what crashed or killed runs left behind", cmdGC},

@@ -6,6 +6,7 @@ package environment
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/meshproof/meshproof/harness/topology"
@@ -40,6 +41,12 @@ type Options struct {
 	ProxyImage string
 }
 
+// Restarter is implemented by environments with a native restart (docker),
+// which faults use instead of Stop then Start.
+type Restarter interface {
+	Restart(ctx context.Context, service string) error
+}
+
 // ToxiproxyAPI is implemented by environments that run a toxiproxy server
 // of their own for Options.Interpose (docker, where in-process proxies on
 // the host's loopback are out of the containers' reach): the
@@ -59,6 +66,24 @@ type Backend interface {
 	GC(ctx context.Context) (removed []string, err error)
 }
 
+// Attacher is implemented by backends that can reach an environment an
+// earlier process started (up --detach, run --keep), so a scenario can run
+// against it without paying for another Up.
+type Attacher interface {
+	// Attach finds the running environment of runID. Its Down releases only
+	// what Attach itself started (e.g. log followers) and leaves every
+	// service running. LogDir receives <service>.log for this attachment:
+	// lines written from now on must land there (or ServiceInfo.LogFile must
+	// name a file that keeps growing), so log assertions see the new run.
+	Attach(ctx context.Context, topo *topology.Topology, runID string, opts AttachOptions) (Environment, error)
+}
+
+// AttachOptions configure one Attach.
+type AttachOptions struct {
+	// LogDir receives <service>.log for the attachment (see Attacher).
+	LogDir string
+}
+
 // Environment is a running set of services.
 type Environment interface {
 	// RunID of the run that started it.
@@ -69,6 +94,11 @@ type Environment interface {
 	// Resolve rewrites references to services in s (URL, host:port and
 	// key=value DSN forms, e.g. "http://gateway:8080/x") to Address form.
 	Resolve(s string) string
+	// Endpoint is the URL or DSN, credentials included, where a client
+	// reaches the service now: its x-meshproof.endpoint resolved to the
+	// run's addresses. The environment owns connection details, as a
+	// testcontainers module owns its ConnectionString.
+	Endpoint(service string) (string, error)
 	// Services describes every started service.
 	Services() []ServiceInfo
 	// Usage samples resource use so far (peak RSS, CPU seconds) per service.
@@ -81,6 +111,20 @@ type Environment interface {
 	Unpause(ctx context.Context, service string) error
 	// Down stops everything and removes what the run created. Idempotent.
 	Down(ctx context.Context) error
+}
+
+// Endpoint resolves a service's declared x-meshproof.endpoint with
+// resolve (an Environment's Resolve): the one implementation both backends
+// share, since both reach a service at the address Resolve gives.
+func Endpoint(topo *topology.Topology, service string, resolve func(string) string) (string, error) {
+	s, ok := topo.Services[service]
+	if !ok {
+		return "", fmt.Errorf("no service %q in %s", service, topo.File)
+	}
+	if s.Meshproof.Endpoint == "" {
+		return "", fmt.Errorf("service %s declares no x-meshproof.endpoint in %s", service, topo.File)
+	}
+	return resolve(s.Meshproof.Endpoint), nil
 }
 
 // ServiceInfo is what the report shows of a service.
@@ -97,6 +141,9 @@ type ServiceInfo struct {
 	Ports map[int]string `json:"ports"`
 	// LogFile is where its output goes.
 	LogFile string `json:"log_file"`
+	// LogError says why its output stopped reaching LogFile, when it did
+	// (a docker log stream that failed): log rules over it prove nothing.
+	LogError string `json:"log_error,omitempty"`
 }
 
 // Usage is the resource use of one service.

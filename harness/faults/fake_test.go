@@ -96,6 +96,7 @@ func (f *fakeEnv) Address(s string, p int) (string, error) {
 }
 func (f *fakeEnv) Resolve(s string) string                            { return s }
 func (f *fakeEnv) Services() []environment.ServiceInfo                { return nil }
+func (f *fakeEnv) Endpoint(string) (string, error)                    { return "", nil }
 func (f *fakeEnv) Usage(context.Context) map[string]environment.Usage { return nil }
 func (f *fakeEnv) Stop(ctx context.Context, s string) error           { return f.op(ctx, "stop", s) }
 func (f *fakeEnv) Start(ctx context.Context, s string) error          { return f.op(ctx, "start", s) }

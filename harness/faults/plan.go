@@ -8,6 +8,27 @@
 // pause, unpause) and, for latency and drop, to a Links implementation — a
 // toxiproxy in front of one service port (see package faults/toxi). It never
 // knows whether the services are containers or processes.
+//
+// Latency and drop act on one link — the consumers of one service port —
+// never on the service itself, so the harness keeps measuring the service
+// directly. The environment is told which ports to interpose
+// (environment.Options.Interpose, from Plan.Links) before anything starts:
+//
+//   - the local backend calls Options.Proxy once per link, which starts an
+//     in-process toxiproxy on 127.0.0.1 (package toxi), and points every
+//     consumer's reference to that port at the proxy; the probes, Address
+//     and Resolve stay on the real address;
+//   - the docker backend cannot let containers reach the host's loopback, so
+//     it runs a toxiproxy container on the run network (its API published on
+//     127.0.0.1, environment.ToxiproxyAPI), with one proxy per link on a port
+//     that is stable across restarts of the service behind it.
+//
+// The runner (harness/run) binds the plan to the topology at validation,
+// starts Run beside the load with a Trigger (the load's start instant and
+// its live request count, so after: steps fire on the exact request), and
+// calls Restore after the load so the drain sees a whole environment. The
+// Timeline it returns gives the fault windows that "outside faults"
+// thresholds leave out.
 package faults
 
 import (

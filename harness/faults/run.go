@@ -29,12 +29,6 @@ type Links interface {
 	Heal(ctx context.Context, link string) error
 }
 
-// Restarter is implemented by environments with a native restart (docker).
-// It mirrors docker.Restarter so this package needs no backend import.
-type Restarter interface {
-	Restart(ctx context.Context, service string) error
-}
-
 // Trigger tells Run when the load started and how far it has got.
 type Trigger struct {
 	// Start is the instant the load started (load.Result.Start, warm-up
@@ -319,7 +313,7 @@ func act(ctx context.Context, env environment.Environment, links Links, st Step)
 	case ActStart:
 		err = env.Start(ctx, st.Service)
 	case ActRestart:
-		if rs, ok := env.(Restarter); ok {
+		if rs, ok := env.(environment.Restarter); ok {
 			err = rs.Restart(ctx, st.Service)
 		} else if err = env.Stop(ctx, st.Service); err == nil {
 			err = env.Start(ctx, st.Service)

@@ -88,6 +88,11 @@ type GRPCCall struct {
 	Data string
 	// Metadata is sent with every call.
 	Metadata map[string]string
+	// Decode unmarshals every reply into the method's output message and
+	// fails the call when the bytes do not decode. A scenario that asserts
+	// on replies needs this; off (the default), replies are dropped unread,
+	// which keeps a call free of protobuf work and allocation on our side.
+	Decode bool
 }
 
 // Stage moves the level (users or rate) linearly to Target over Duration.

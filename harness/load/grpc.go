@@ -14,13 +14,16 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/meshproof/meshproof/harness/load/grpcx"
 )
 
 // grpcTransport calls one unary method. The request is marshalled once and
 // its bytes sent verbatim; responses are not decoded (only the status
-// matters), so a call costs no protobuf work on our side.
+// matters), so a call costs no protobuf work on our side — unless
+// GRPCCall.Decode asks for each reply to be unmarshalled and checked.
 type grpcTransport struct {
 	conns   []*grpc.ClientConn
 	next    atomic.Uint32
@@ -110,13 +113,21 @@ func (t *grpcTransport) close() {
 
 func (t *grpcTransport) newClient() client {
 	conn := t.conns[int(t.next.Add(1))%len(t.conns)]
-	return &grpcClient{t: t, conn: conn, md: append([]string(nil), t.md...)}
+	c := &grpcClient{t: t, conn: conn, md: append([]string(nil), t.md...), reply: &discard{}}
+	if t.cfg.GRPC.Decode {
+		// One reply message per worker, reset by every unmarshal: decoding
+		// costs the parse, not a fresh message per call.
+		c.reply = dynamicpb.NewMessage(t.method.Desc.Output())
+	}
+	return c
 }
 
 type grpcClient struct {
 	t    *grpcTransport
 	conn *grpc.ClientConn
 	md   []string
+	// reply is *discard (replies dropped) or the method's output message.
+	reply any
 }
 
 func (c *grpcClient) do(ctx context.Context, traceparent string) outcome {
@@ -124,23 +135,29 @@ func (c *grpcClient) do(ctx context.Context, traceparent string) outcome {
 	defer cancel()
 	c.md[len(c.md)-1] = traceparent
 	ctx = metadata.AppendToOutgoingContext(ctx, c.md...)
-	var reply discard
-	err := c.conn.Invoke(ctx, c.t.method.FullMethod, &c.t.payload, &reply, c.t.opts...)
+	err := c.conn.Invoke(ctx, c.t.method.FullMethod, &c.t.payload, c.reply, c.t.opts...)
 	if err == nil {
 		return outcome{status: codes.OK.String(), ok: true}
 	}
 	st, _ := status.FromError(err)
-	msg := st.Message()
+	full := st.Message()
+	msg := full
 	if len(msg) > 100 {
 		msg = msg[:100]
 	}
-	return outcome{status: st.Code().String(), reason: st.Code().String() + ": " + msg}
+	// A failure's status message is its body: the recorder keeps the first
+	// few per code (the reason above is cut short to stay low-cardinality).
+	return outcome{status: st.Code().String(), reason: st.Code().String() + ": " + msg, text: full, hasBody: true}
 }
 
-// discard is the reply type: rawCodec never decodes into it.
+// discard is the reply type when replies are not decoded: rawCodec never
+// decodes into it.
 type discard struct{}
 
-// rawCodec sends pre-marshalled request bytes (*[]byte) and drops replies.
+// rawCodec sends pre-marshalled request bytes (*[]byte). Replies bound for a
+// *discard are dropped; those bound for a proto message are unmarshalled
+// into it, and bytes that do not decode fail the call (gRPC reports it as
+// Internal).
 type rawCodec struct{}
 
 func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
@@ -151,7 +168,18 @@ func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.SliceBuffer(*b)}, nil
 }
 
-func (rawCodec) Unmarshal(mem.BufferSlice, any) error { return nil }
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil // *discard
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	if err := proto.Unmarshal(buf.ReadOnlyData(), m); err != nil {
+		return fmt.Errorf("decode reply as %s: %w", m.ProtoReflect().Descriptor().FullName(), err)
+	}
+	return nil
+}
 
 // Name is "proto" so the content type stays application/grpc+proto-compatible.
 func (rawCodec) Name() string { return "proto" }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	rpbalpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
@@ -140,6 +141,8 @@ func TestGRPCErrorsAreCountedByCode(t *testing.T) {
 	assert.EqualValues(t, 10, res.Errors)
 	assert.Equal(t, map[string]int64{"Unavailable": 10}, res.Status)
 	assert.Equal(t, map[string]int64{"Unavailable: downstream gone": 10}, res.ErrorReasons)
+	assert.Equal(t, map[string][]string{"Unavailable": {"downstream gone", "downstream gone", "downstream gone"}}, res.Bodies,
+		"a failure's status message is its body; a success has none")
 }
 
 func TestGRPCResolutionErrors(t *testing.T) {
@@ -155,5 +158,71 @@ func TestGRPCResolutionErrors(t *testing.T) {
 		if err != nil {
 			assert.Contains(t, err.Error(), target, name)
 		}
+	}
+}
+
+func TestGRPCDecodedRepliesPass(t *testing.T) {
+	_, target := startGreeter(t, reflectionV1AndAlpha)
+	res, err := load.Run(context.Background(), load.Config{
+		Target: target, Users: 2, Requests: 20,
+		GRPC: &load.GRPCCall{Method: "greeting.v3.GreetingService/Greeting", Data: greetingData, Decode: true},
+	})
+	require.NoError(t, err)
+	assert.EqualValues(t, 20, res.OK)
+	assert.Zero(t, res.Errors)
+}
+
+// rawBytes is a server codec that sends a handler's *[]byte verbatim, so a
+// test server can answer bytes that are no protobuf message.
+type rawBytes struct{}
+
+func (rawBytes) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(*v.(*[]byte))}, nil
+}
+func (rawBytes) Unmarshal(mem.BufferSlice, any) error { return nil }
+func (rawBytes) Name() string                         { return "proto" }
+
+// startGarbler serves GreetingService/Greeting answering undecodable bytes;
+// the method is resolved from the .proto file (no reflection).
+func startGarbler(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := grpc.NewServer(grpc.ForceServerCodecV2(rawBytes{}))
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "greeting.v3.GreetingService",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{MethodName: "Greeting", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			var in []byte
+			if err := dec(&in); err != nil {
+				return nil, err
+			}
+			garbage := []byte{0xff, 0xff, 0xff} // field 0x1f… with wire type 7: never valid
+			return &garbage, nil
+		}}},
+	}, struct{}{})
+	go func() { _ = s.Serve(l) }()
+	t.Cleanup(s.Stop)
+	return "grpc://" + l.Addr().String()
+}
+
+func TestGRPCDecodeFailsUndecodableReplies(t *testing.T) {
+	target := startGarbler(t)
+	call := load.GRPCCall{
+		Method:      "greeting.v3.GreetingService/Greeting",
+		ProtoFile:   "../../proto/greeting/v3/greeting.proto",
+		ImportPaths: []string{"../../proto/third_party", "/usr/include"},
+	}
+	// Not decoded, the garbage passes: only the status counts.
+	res, err := load.Run(context.Background(), load.Config{Target: target, Users: 1, Requests: 5, GRPC: &call})
+	require.NoError(t, err)
+	assert.EqualValues(t, 5, res.OK)
+
+	call.Decode = true
+	res, err = load.Run(context.Background(), load.Config{Target: target, Users: 1, Requests: 5, GRPC: &call})
+	require.NoError(t, err)
+	assert.EqualValues(t, 5, res.Errors)
+	assert.Equal(t, map[string]int64{"Internal": 5}, res.Status)
+	for reason := range res.ErrorReasons {
+		assert.Contains(t, reason, "decode reply as greeting.v3.GreetingResponse")
 	}
 }

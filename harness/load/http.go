@@ -100,7 +100,7 @@ func (t *httpTransport) newClient() client {
 	if t.raw != nil {
 		return t.raw.newClient()
 	}
-	c := &httpClient{t: t, tp: make([]string, 1)}
+	c := &httpClient{t: t, tp: make([]string, 1), body: make([]byte, MaxBodyBytes)}
 	hdr := t.headers.Clone()
 	if hdr == nil {
 		hdr = http.Header{}
@@ -128,6 +128,10 @@ type httpClient struct {
 	req *http.Request
 	tp  []string // the Traceparent header's value slot, rewritten per request
 	rc  bodyReader
+	// body receives the start of every answer's body (MaxBodyBytes),
+	// reused by every request: the recorder copies it only while that
+	// status's sample has room.
+	body []byte
 }
 
 // bodyReader is a reusable request body.
@@ -151,20 +155,43 @@ func (c *httpClient) do(ctx context.Context, traceparent string) outcome {
 	if err != nil {
 		return outcome{status: "error", reason: errReason(err)}
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
+	n, err := readPrefix(resp.Body, c.body)
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
 	_ = resp.Body.Close()
 	if err != nil {
 		return outcome{status: "error", reason: "read body: " + errReason(err)}
 	}
+	body := c.body[:n]
 	code := resp.StatusCode
 	st := "other"
 	if code >= 0 && code < len(statusText) {
 		st = statusText[code]
 	}
 	if code >= 400 {
-		return outcome{status: st, reason: "HTTP " + resp.Status}
+		return outcome{status: st, reason: "HTTP " + resp.Status, body: body, hasBody: true}
 	}
-	return outcome{status: st, ok: true}
+	return outcome{status: st, ok: true, body: body, hasBody: true}
+}
+
+// readPrefix reads r into buf until buf is full or r ends, and returns how
+// much it read; the end of r (io.EOF) is not an error. Unlike io.ReadFull
+// it passes a truncated body's io.ErrUnexpectedEOF on as the failure it
+// is, rather than making one of a short body.
+func readPrefix(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // errReason turns a transport error into a short, low-cardinality reason.
@@ -182,8 +209,7 @@ func errReason(err error) string {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed (EOF)"
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		err = ue.Err
 	}
 	msg := err.Error()

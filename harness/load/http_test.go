@@ -223,6 +223,8 @@ func TestResultJSONRoundTripKeepsPercentiles(t *testing.T) {
 	}
 	assert.Equal(t, res.Vars(), back.Vars())
 	assert.Equal(t, res.Latency, back.Latency)
+	require.NotEmpty(t, res.Bodies)
+	assert.Equal(t, res.Bodies, back.Bodies)
 	assert.Len(t, back.Traces, 300)
 	assert.Contains(t, string(b), `"histogram":"HIST`, "HdrHistogram V2 base64 form")
 }

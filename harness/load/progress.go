@@ -2,7 +2,6 @@ package load
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"time"
 )
@@ -33,17 +32,4 @@ func IsTerminal(f *os.File) bool {
 		return false
 	}
 	return true
-}
-
-// ProgressLine returns a WithProgress callback that redraws one line on f,
-// or nil when f is not a terminal (pass it to WithProgress either way).
-func ProgressLine(f *os.File) func(Snapshot) {
-	if !IsTerminal(f) {
-		return nil
-	}
-	return progressTo(f)
-}
-
-func progressTo(w io.Writer) func(Snapshot) {
-	return func(s Snapshot) { _, _ = fmt.Fprintf(w, "\r\033[K%s", s) }
 }

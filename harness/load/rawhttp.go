@@ -45,6 +45,10 @@ const (
 	tpLen         = 55 // len("00-<32 hex>-<16 hex>-01")
 )
 
+// capture peeks a body's start in the read buffer, so it must fit there:
+// this fails to compile if MaxBodyBytes outgrows rawReadBuf.
+var _ [rawReadBuf - MaxBodyBytes]struct{}
+
 // rawTransport makes rawClients for one http:// target.
 type rawTransport struct {
 	addr        string // host:port to dial
@@ -172,7 +176,7 @@ var reqWriteExclude = map[string]bool{
 }
 
 func (t *rawTransport) newClient() *rawClient {
-	c := &rawClient{t: t, req: bytes.Clone(t.req)}
+	c := &rawClient{t: t, req: bytes.Clone(t.req), body: make([]byte, 0, MaxBodyBytes)}
 	t.mu.Lock()
 	c.shut = t.closed
 	t.clients = append(t.clients, c)
@@ -209,6 +213,11 @@ type rawClient struct {
 	stopHook func() bool     // under mu
 
 	reasons map[string]string // status line tail -> "HTTP <status>"
+
+	// body holds the start of the last answer's body (capacity
+	// MaxBodyBytes), reused by every request: the recorder copies it only
+	// while that status's sample has room.
+	body []byte
 }
 
 func (c *rawClient) shutdown() {
@@ -366,9 +375,9 @@ func (c *rawClient) roundTrip(req []byte) (o outcome, retry bool) {
 		st = statusText[code]
 	}
 	if code >= 400 {
-		return outcome{status: st, reason: reason}, false
+		return outcome{status: st, reason: reason, body: c.body, hasBody: true}, false
 	}
-	return outcome{status: st, ok: true}, false
+	return outcome{status: st, ok: true, body: c.body, hasBody: true}, false
 }
 
 // reason is "HTTP " + the status as net/http reports it ("503 Service
@@ -398,8 +407,7 @@ func staleConnErr(err error) bool {
 // connection) left out of the reasons errReason does not name, and body
 // failures prefixed as the net/http path does.
 func rawErrReason(err error) string {
-	var be readBodyError
-	if errors.As(err, &be) {
+	if be, ok := errors.AsType[readBodyError](err); ok {
 		return "read body: " + rawErrReason(be.err)
 	}
 	var oe *net.OpError
@@ -432,7 +440,8 @@ func badResponse(what string, b []byte) error {
 	return &rawError{msg: fmt.Sprintf("%s %q", what, b)}
 }
 
-// readResponse reads one response and discards its body. reason is
+// readResponse reads one response, keeping the start of its body in c.body
+// and discarding the rest. reason is
 // "HTTP <status>" for a status of 400 and up; keep says the connection can carry another request; started says some of
 // the response arrived.
 func (c *rawClient) readResponse() (code int, reason string, keep, started bool, err error) {
@@ -445,138 +454,214 @@ func (c *rawClient) readResponse() (code int, reason string, keep, started bool,
 	}
 }
 
+// respHead is what a response's status line and headers say about its body
+// and its connection. readOne keeps it on its stack and hands the steps a
+// pointer, so reading a response allocates nothing.
+type respHead struct {
+	code          int
+	reason        string // "HTTP <status>" for a code of 400 and up
+	http10        bool
+	keep          bool  // the connection can carry another request
+	chunked       bool  // Transfer-Encoding: chunked
+	contentLength int64 // -1 when not given
+	headerBytes   int   // read so far, against rawMaxHeaderBytes
+}
+
+// readOne reads one response: the status line, the header fields this
+// client acts on, then the body, of which only the start is kept.
 func (c *rawClient) readOne() (code int, reason string, keep, started bool, err error) {
+	var h respHead
+	c.body = c.body[:0]
+	if started, err := c.readStatusLine(&h); err != nil {
+		return 0, "", false, started, err
+	}
+	if err := c.readHeaders(&h); err != nil {
+		return 0, "", false, true, err
+	}
+	if err := c.discardBody(&h); err != nil {
+		return 0, "", false, true, readBodyError{err}
+	}
+	return h.code, h.reason, h.keep, true, nil
+}
+
+// readStatusLine reads "HTTP/1.1 200 OK" into h. started says some of the
+// response arrived, which tells a stale kept-alive connection (retried)
+// from a failed exchange.
+func (c *rawClient) readStatusLine(h *respHead) (started bool, err error) {
 	br := c.br
 	line, err := br.ReadSlice('\n')
 	if err != nil {
-		if len(line) > 0 || br.Buffered() > 0 {
-			started = true
-		}
+		started = len(line) > 0 || br.Buffered() > 0
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
 			err = badResponse("malformed HTTP response", line)
 		case err == io.EOF && len(line) > 0:
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, "", false, started, err
+		return started, err
 	}
-	started = true
 	line = trimEOL(line)
-	// "HTTP/1.1 200 OK"
 	sp := bytes.IndexByte(line, ' ')
 	if sp < 0 {
-		return 0, "", false, true, badResponse("malformed HTTP response", line)
+		return true, badResponse("malformed HTTP response", line)
 	}
 	proto := line[:sp]
 	status := bytes.TrimLeft(line[sp+1:], " ")
 	codeText := status
-	if i := bytes.IndexByte(status, ' '); i >= 0 {
-		codeText = status[:i]
+	if before, _, ok := bytes.Cut(status, []byte{' '}); ok {
+		codeText = before
 	}
 	if len(codeText) != 3 || !isDigit(codeText[0]) || !isDigit(codeText[1]) || !isDigit(codeText[2]) {
-		return 0, "", false, true, badResponse("malformed HTTP status code", codeText)
+		return true, badResponse("malformed HTTP status code", codeText)
 	}
-	code = int(codeText[0]-'0')*100 + int(codeText[1]-'0')*10 + int(codeText[2]-'0')
-	var http10 bool
+	h.code = int(codeText[0]-'0')*100 + int(codeText[1]-'0')*10 + int(codeText[2]-'0')
 	switch string(proto) {
 	case "HTTP/1.1":
 	case "HTTP/1.0":
-		http10 = true
+		h.http10 = true
 	default:
-		return 0, "", false, true, badResponse("malformed HTTP version", proto)
+		return true, badResponse("malformed HTTP version", proto)
 	}
-	// The status line lives in br's buffer, which the header lines below
-	// may overwrite.
-	if code >= 400 {
-		reason = c.reason(status)
+	// The status line lives in br's buffer, which the header lines will
+	// overwrite: the reason is taken now.
+	if h.code >= 400 {
+		h.reason = c.reason(status)
 	}
+	h.keep = !h.http10 && h.code != 101
+	h.contentLength = -1
+	h.headerBytes = len(line)
+	return true, nil
+}
 
-	keep = !http10 && code != 101
-	contentLength := int64(-1)
-	chunked := false
-	headerBytes := len(line)
+// readHeaders reads the header lines up to the empty one, applying those
+// that frame the body or the connection to h, and bounds their total size
+// as net/http does.
+func (c *rawClient) readHeaders(h *respHead) error {
+	br := c.br
 	for {
-		line, err = br.ReadSlice('\n')
+		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			// An overlong header line: none of those we read is.
-			headerBytes += len(line)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-				headerBytes += len(line)
-				if headerBytes > rawMaxHeaderBytes {
-					return 0, "", false, true, &rawError{msg: fmt.Sprintf("net/http: server response headers exceeded %d bytes; aborted", rawMaxHeaderBytes)}
-				}
-			}
-			if err != nil {
-				return 0, "", false, true, eofToUnexpected(err)
+			if err := c.skipLongLine(h, len(line)); err != nil {
+				return err
 			}
 			continue
 		}
 		if err != nil {
-			return 0, "", false, true, eofToUnexpected(err)
+			return eofToUnexpected(err)
 		}
-		headerBytes += len(line)
-		if headerBytes > rawMaxHeaderBytes {
-			return 0, "", false, true, &rawError{msg: fmt.Sprintf("net/http: server response headers exceeded %d bytes; aborted", rawMaxHeaderBytes)}
+		h.headerBytes += len(line)
+		if h.headerBytes > rawMaxHeaderBytes {
+			return errHeadersTooLong()
 		}
 		line = trimEOL(line)
 		if len(line) == 0 {
-			break
+			return nil
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			continue // a continuation or a malformed line: nothing we use
-		}
-		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
-		switch len(name) {
-		case len("content-length"):
-			if !eqFold(name, "content-length") {
-				continue
-			}
-			n, ok := parseContentLength(value)
-			if !ok || (contentLength >= 0 && n != contentLength) {
-				return 0, "", false, true, badResponse("bad Content-Length", value)
-			}
-			contentLength = n
-		case len("transfer-encoding"):
-			if !eqFold(name, "transfer-encoding") {
-				continue
-			}
-			if !eqFold(value, "chunked") {
-				return 0, "", false, true, badResponse("unsupported transfer encoding:", value)
-			}
-			chunked = true
-		case len("connection"):
-			if !eqFold(name, "connection") {
-				continue
-			}
-			if hasToken(value, "close") {
-				keep = false
-			} else if http10 && hasToken(value, "keep-alive") {
-				keep = true
-			}
+		if err := h.field(line); err != nil {
+			return err
 		}
 	}
+}
 
-	// The body, read and discarded.
-	switch {
-	case c.t.noBody || code == 204 || code == 304 || (code >= 100 && code < 200):
-	case chunked:
-		err = c.discardChunked()
-	case contentLength >= 0:
-		_, err = br.Discard(int(contentLength))
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+// skipLongLine reads past the rest of a header line longer than br's
+// buffer, of which n bytes were read, counting it against the limit.
+func (c *rawClient) skipLongLine(h *respHead, n int) error {
+	h.headerBytes += n
+	err := bufio.ErrBufferFull
+	for errors.Is(err, bufio.ErrBufferFull) {
+		var line []byte
+		line, err = c.br.ReadSlice('\n')
+		h.headerBytes += len(line)
+		if h.headerBytes > rawMaxHeaderBytes {
+			return errHeadersTooLong()
 		}
+	}
+	return eofToUnexpected(err)
+}
+
+func errHeadersTooLong() error {
+	return &rawError{msg: fmt.Sprintf("net/http: server response headers exceeded %d bytes; aborted", rawMaxHeaderBytes)}
+}
+
+// field applies one header line: Content-Length, Transfer-Encoding and
+// Connection; the others, and lines without a name, are ignored.
+func (h *respHead) field(line []byte) error {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return nil // a continuation or a malformed line: nothing we use
+	}
+	name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
+	switch len(name) {
+	case len("content-length"):
+		if !eqFold(name, "content-length") {
+			return nil
+		}
+		n, ok := parseContentLength(value)
+		if !ok || (h.contentLength >= 0 && n != h.contentLength) {
+			return badResponse("bad Content-Length", value)
+		}
+		h.contentLength = n
+	case len("transfer-encoding"):
+		if !eqFold(name, "transfer-encoding") {
+			return nil
+		}
+		if !eqFold(value, "chunked") {
+			return badResponse("unsupported transfer encoding:", value)
+		}
+		h.chunked = true
+	case len("connection"):
+		if !eqFold(name, "connection") {
+			return nil
+		}
+		if hasToken(value, "close") {
+			h.keep = false
+		} else if h.http10 && hasToken(value, "keep-alive") {
+			h.keep = true
+		}
+	}
+	return nil
+}
+
+// discardBody reads the body as the head frames it, keeps its start (see
+// capture) and throws the rest away; a body without a length runs to the
+// end of the connection, which then cannot be kept.
+func (c *rawClient) discardBody(h *respHead) error {
+	switch {
+	case c.t.noBody || h.code == 204 || h.code == 304 || (h.code >= 100 && h.code < 200):
+		return nil
+	case h.chunked:
+		return c.discardChunked()
+	case h.contentLength >= 0:
+		if err := c.capture(int(min(h.contentLength, MaxBodyBytes))); err != nil {
+			return eofToUnexpected(err)
+		}
+		_, err := c.br.Discard(int(h.contentLength))
+		return eofToUnexpected(err)
 	default:
-		// No length: the body runs to the end of the connection.
-		keep = false
-		_, err = io.Copy(io.Discard, br)
+		h.keep = false
+		if err := c.capture(MaxBodyBytes); err != nil && err != io.EOF {
+			return err
+		}
+		_, err := io.Copy(io.Discard, c.br)
+		return err
 	}
-	if err != nil {
-		return 0, "", false, true, readBodyError{err}
+}
+
+// capture copies the next n bytes of the body, as far as c.body has room,
+// without consuming them: the Discard that follows reads past them as it
+// always did. Peek waits for at most n bytes that are due anyway, and
+// never more than the read buffer holds (MaxBodyBytes < rawReadBuf). An
+// error means the body ended (or failed) before n bytes; it is returned
+// here because Peek has taken it from the reader.
+func (c *rawClient) capture(n int) error {
+	n = min(n, cap(c.body)-len(c.body))
+	if n <= 0 {
+		return nil
 	}
-	return code, reason, keep, true, nil
+	b, err := c.br.Peek(n)
+	c.body = append(c.body, b...)
+	return err
 }
 
 // readBodyError marks a failure while reading the body, which errReason's
@@ -624,6 +709,9 @@ func (c *rawClient) discardChunked() error {
 				}
 			}
 		}
+		if err := c.capture(int(min(n, MaxBodyBytes))); err != nil {
+			return eofToUnexpected(err)
+		}
 		if _, err := br.Discard(int(n)); err != nil {
 			return eofToUnexpected(err)
 		}
@@ -661,7 +749,7 @@ func eqFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
-	for i := 0; i < len(b); i++ {
+	for i := range b {
 		c := b[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'

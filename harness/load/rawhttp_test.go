@@ -373,16 +373,17 @@ func TestRawResponseFraming(t *testing.T) {
 		closeAfter bool
 		status     string
 		reason     string
+		body       string // the body's start the client keeps
 	}{
-		"content-length":          {answer: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", status: "200"},
-		"chunked with trailers":   {answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n", status: "200"},
+		"content-length":          {answer: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", status: "200", body: "abc"},
+		"chunked with trailers":   {answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n", status: "200", body: "abc0123456789"},
 		"chunked, upper case":     {answer: "HTTP/1.1 201 Created\r\ntransfer-encoding: Chunked\r\n\r\n0\r\n\r\n", status: "201"},
 		"1xx first":               {answer: "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", status: "200"},
 		"no reason phrase":        {answer: "HTTP/1.1 418\r\nContent-Length: 0\r\n\r\n", status: "418", reason: "HTTP 418"},
-		"bare LF":                 {answer: "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", status: "200"},
-		"HTTP/1.0 keep-alive":     {answer: "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", status: "200"},
-		"body to EOF":             {answer: "HTTP/1.1 200 OK\r\n\r\nuntil the end", closeAfter: true, status: "200"},
-		"HTTP/1.0 closes":         {answer: "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", closeAfter: true, status: "200"},
+		"bare LF":                 {answer: "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", status: "200", body: "ok"},
+		"HTTP/1.0 keep-alive":     {answer: "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", status: "200", body: "ok"},
+		"body to EOF":             {answer: "HTTP/1.1 200 OK\r\n\r\nuntil the end", closeAfter: true, status: "200", body: "until the end"},
+		"HTTP/1.0 closes":         {answer: "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", closeAfter: true, status: "200", body: "ok"},
 		"truncated body":          {answer: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", closeAfter: true, status: "error", reason: "read body: connection closed (EOF)"},
 		"truncated chunk":         {answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc", closeAfter: true, status: "error", reason: "read body: connection closed (EOF)"},
 		"malformed status":        {answer: "HTTP/1.1 2000 OK\r\n\r\n", closeAfter: true, status: "error", reason: `malformed HTTP status code "2000"`},
@@ -412,6 +413,8 @@ func TestRawResponseFraming(t *testing.T) {
 				assert.Equal(t, tc.status, o.status)
 				assert.Equal(t, tc.reason, o.reason)
 				assert.Equal(t, tc.status != "error" && !strings.HasPrefix(tc.reason, "HTTP"), o.ok)
+				assert.Equal(t, tc.status != "error", o.hasBody, "an answer has a body, maybe empty")
+				assert.Equal(t, tc.body, string(o.body))
 			}
 			want := int64(1)
 			if tc.closeAfter {
@@ -447,6 +450,8 @@ func TestRawConnectionRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]int64{"error": 10}, res.Status)
 	assert.Equal(t, map[string]int64{"connection refused": 10}, res.ErrorReasons)
+	assert.Equal(t, map[string][]string{"error": {"connection refused", "connection refused", "connection refused"}}, res.Bodies,
+		"no answer: the reason stands for the body")
 }
 
 func TestRawCancelEndsPromptly(t *testing.T) {

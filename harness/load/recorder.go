@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -18,6 +19,25 @@ const (
 	intervalDigits = 2
 	maxReasons     = 32 // distinct error reasons kept per shard; the rest are "other"
 )
+
+// A few answers are kept per status so that an assertion can say what a
+// failure answered ("the 503s name service-e") and a report can show it,
+// which counts alone cannot. The bounds keep that cheap on a long run:
+// three bodies show whether a status's answers agree; 512 bytes hold an
+// error document (a JSON error with its message is a few hundred) while a
+// large success body costs at most that much copying per request, and no
+// allocation once its status's sample is full.
+const (
+	// MaxBodySamples is how many bodies are kept per status: the first
+	// ones answered.
+	MaxBodySamples = 3
+	// MaxBodyBytes is how much of each body is kept; the rest is read and
+	// discarded.
+	MaxBodyBytes = 512
+)
+
+// statusError is the status of a request that got no answer.
+const statusError = "error"
 
 // sample is a kept trace id, compact until the result is built.
 type sample struct {
@@ -46,6 +66,14 @@ type shard struct {
 	keep     int
 	seen     int64
 	samples  []sample
+	bodies   map[string][]bodySample // per status, at most MaxBodySamples
+}
+
+// bodySample is one kept body and when its answer came, so that the
+// shards' samples merge into the run's first answers.
+type bodySample struct {
+	doneNs int64
+	text   string
 }
 
 // recorder collects results from all workers.
@@ -66,6 +94,7 @@ func newRecorder(nShards, traceSample int, warmup time.Duration) *recorder {
 			interval: hdr.New(1, histMaxUs, intervalDigits),
 			status:   map[string]int64{},
 			reasons:  map[string]int64{},
+			bodies:   map[string][]bodySample{},
 			keep:     keep,
 			samples:  make([]sample, 0, min(keep, 1024)),
 		}
@@ -78,6 +107,51 @@ type outcome struct {
 	status string // HTTP status code, gRPC code name, or "error"
 	ok     bool
 	reason string // why it failed; empty when ok
+	// body is the start of the answer's body, at most MaxBodyBytes, in
+	// the client's reusable buffer: it is valid only until the client's
+	// next request, so the recorder copies it, and only while its
+	// status's sample has room.
+	body []byte
+	// text is the body when the transport has it as a string already:
+	// a gRPC failure's status message.
+	text string
+	// hasBody says body or text holds the answer's body (possibly
+	// empty); a gRPC success has none, its reply is not decoded.
+	hasBody bool
+}
+
+// bodySample is what the recorder keeps of o's body, if anything: a
+// request that got no answer keeps its failure's reason.
+func (o *outcome) bodySample() (string, bool) {
+	switch {
+	case o.text != "":
+		if len(o.text) > MaxBodyBytes {
+			return trimPartialRune(o.text[:MaxBodyBytes]), true
+		}
+		return o.text, true
+	case o.hasBody:
+		if len(o.body) >= MaxBodyBytes { // the capture may have cut it
+			return trimPartialRune(string(o.body)), true
+		}
+		return string(o.body), true
+	case o.status == statusError:
+		return o.reason, true
+	}
+	return "", false
+}
+
+// trimPartialRune drops the bytes of a character that a cut at
+// MaxBodyBytes split, so that the sample stays valid UTF-8 through
+// load.json.
+func trimPartialRune(s string) string {
+	for range utf8.UTFMax - 1 {
+		r, size := utf8.DecodeLastRuneInString(s)
+		if r != utf8.RuneError || size != 1 {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // record stores one completed request. startNs is when it was due (open
@@ -110,6 +184,11 @@ func (r *recorder) record(worker int, id TraceID, startNs, doneNs int64, o outco
 		sh.reasons[key]++
 	}
 	sh.status[o.status]++
+	if s := sh.bodies[o.status]; len(s) < MaxBodySamples {
+		if text, ok := o.bodySample(); ok {
+			sh.bodies[o.status] = append(s, bodySample{doneNs: doneNs, text: text})
+		}
+	}
 	sh.ivReq++
 	_ = sh.interval.RecordValue(latUs)
 	if !warm {
@@ -158,6 +237,7 @@ func (r *recorder) fill(res *Result, base time.Time, traceSample int) {
 	res.ErrorReasons = map[string]int64{}
 	var lastNs int64
 	var samples []sample
+	bodies := map[string][]bodySample{}
 	for _, sh := range r.shards {
 		hist.Merge(sh.measured)
 		res.Requests += sh.all.Requests
@@ -173,6 +253,9 @@ func (r *recorder) fill(res *Result, base time.Time, traceSample int) {
 		}
 		for k, v := range sh.reasons {
 			res.ErrorReasons[k] += v
+		}
+		for k, v := range sh.bodies {
+			bodies[k] = append(bodies[k], v...)
 		}
 		samples = append(samples, sh.samples...)
 	}
@@ -192,7 +275,26 @@ func (r *recorder) fill(res *Result, base time.Time, traceSample int) {
 		}
 	}
 	sort.Slice(res.Traces, func(i, j int) bool { return res.Traces[i].Start.Before(res.Traces[j].Start) })
+	res.Bodies = firstBodies(bodies)
 	res.Histogram = &Histogram{h: hist}
 	res.MeasuredEnd = base.Add(time.Duration(max(lastNs, r.warmupNs)))
 	res.summarize()
+}
+
+// firstBodies keeps, per status, the MaxBodySamples bodies answered first
+// among every shard's, or nil when no request kept one.
+func firstBodies(bodies map[string][]bodySample) map[string][]string {
+	if len(bodies) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(bodies))
+	for status, bs := range bodies {
+		sort.SliceStable(bs, func(i, j int) bool { return bs[i].doneNs < bs[j].doneNs })
+		texts := make([]string, 0, min(len(bs), MaxBodySamples))
+		for _, b := range bs[:min(len(bs), MaxBodySamples)] {
+			texts = append(texts, b.text)
+		}
+		out[status] = texts
+	}
+	return out
 }

@@ -8,7 +8,7 @@ import (
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/meshproof/meshproof/harness/expect"
+	"github.com/meshproof/meshproof/harness/assert/expect"
 )
 
 // Result is what a run measured. It is saved as load.json and read back by
@@ -42,6 +42,12 @@ type Result struct {
 	Status map[string]int64 `json:"status"`
 	// ErrorReasons counts failed requests by reason.
 	ErrorReasons map[string]int64 `json:"error_reasons,omitempty"`
+	// Bodies holds, per status of Status, the first MaxBodySamples
+	// answers' bodies, each cut to MaxBodyBytes: what a failure said, for
+	// assertions such as body(503) contains 'service-e'. A gRPC failure's
+	// body is its status message (a success has none: replies are not
+	// decoded); a request with no answer ("error") keeps its reason.
+	Bodies map[string][]string `json:"bodies,omitempty"`
 
 	// Latency summarises Histogram (measured requests only).
 	Latency   Latency    `json:"latency"`
@@ -87,6 +93,7 @@ type Point struct {
 	Errors   int64   `json:"errors"`
 	RPS      float64 `json:"rps"`
 	P50Ms    float64 `json:"p50_ms"`
+	P90Ms    float64 `json:"p90_ms"`
 	P99Ms    float64 `json:"p99_ms"`
 }
 

@@ -175,11 +175,9 @@ func (e *engine) runClosed(ctx context.Context) {
 	ctl := newUserControl(e.cfg)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			e.user(ctx, e.newWorker(i), i, ctl, &tickets)
-		}()
+		})
 	}
 	if len(e.cfg.Stages) > 0 {
 		go ctl.ramp(ctx, e)
@@ -304,9 +302,7 @@ func (e *engine) runOpen(ctx context.Context) {
 	spawn := func(first int64) {
 		w := e.newWorker(workers)
 		workers++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			due := first
 			for {
 				if lag := e.now() - due; lag > int64(LateAfter) {
@@ -318,7 +314,7 @@ func (e *engine) runOpen(ctx context.Context) {
 					return
 				}
 			}
-		}()
+		})
 	}
 	e.schedule(ctx, func(due int64) {
 		select {
@@ -388,6 +384,7 @@ func (e *engine) tick(o options, stop <-chan struct{}, res *Result) {
 			Requests: req,
 			Errors:   errs,
 			P50Ms:    float64(acc.ValueAtPercentile(50)) / 1000,
+			P90Ms:    float64(acc.ValueAtPercentile(90)) / 1000,
 			P99Ms:    float64(acc.ValueAtPercentile(99)) / 1000,
 		}
 		if secs > 0 {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/meshproof/meshproof/harness/verdict"
+	"github.com/meshproof/meshproof/harness/assert/verdict"
 )
 
 type junitSuites struct {

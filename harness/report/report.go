@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/meshproof/meshproof/harness/assert/verdict"
 	"github.com/meshproof/meshproof/harness/environment"
-	"github.com/meshproof/meshproof/harness/verdict"
 )
 
 // Report is everything a run concluded.
@@ -83,7 +83,8 @@ func (r *Report) Counts() (passed, failed int) {
 	return passed, failed
 }
 
-// WriteFiles writes report.json and junit.xml into r.Dir.
+// WriteFiles writes report.json, junit.xml and report.html into r.Dir.
+// Call it after the evidence files are saved: the HTML draws from them.
 func (r *Report) WriteFiles() error {
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", r.Dir, err)
@@ -103,7 +104,10 @@ func (r *Report) WriteFiles() error {
 	if err := r.WriteJUnit(f); err != nil {
 		return fmt.Errorf("write junit.xml: %w", err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write junit.xml: %w", err)
+	}
+	return r.WriteHTML()
 }
 
 // Read loads a report.json.

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshproof/meshproof/harness/expect"
-	"github.com/meshproof/meshproof/harness/verdict"
+	"github.com/meshproof/meshproof/harness/assert/expect"
+	"github.com/meshproof/meshproof/harness/assert/verdict"
 )
 
 // Style decides how the terminal report looks; Color only on a terminal.
@@ -83,7 +83,7 @@ func (r *Report) WriteTerminal(w io.Writer, st Style) {
 		}
 		fmt.Fprintln(w)
 		if !res.Passed() && res.Detail != "" {
-			for _, line := range strings.Split(strings.TrimRight(res.Detail, "\n"), "\n") {
+			for line := range strings.SplitSeq(strings.TrimRight(res.Detail, "\n"), "\n") {
 				fmt.Fprintf(w, "        %s\n", line)
 			}
 		}

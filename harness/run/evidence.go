@@ -1,132 +1,99 @@
 package run
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"time"
 
-	"github.com/meshproof/meshproof/harness/data"
-	"github.com/meshproof/meshproof/harness/expect"
+	"github.com/meshproof/meshproof/harness/assert"
+	"github.com/meshproof/meshproof/harness/assert/expect"
+	"github.com/meshproof/meshproof/harness/environment"
 	"github.com/meshproof/meshproof/harness/faults"
 	"github.com/meshproof/meshproof/harness/load"
-	"github.com/meshproof/meshproof/harness/logs"
-	"github.com/meshproof/meshproof/harness/metrics"
 	"github.com/meshproof/meshproof/harness/report"
-	"github.com/meshproof/meshproof/harness/traces"
+	"github.com/meshproof/meshproof/harness/topology"
 )
 
-// Evidence is everything a run collected, saved beside its report so that
-// `meshproof eval` can judge it again without an environment.
-type Evidence struct {
-	Load    *load.Result      `json:"-"`
-	Traces  []traces.Evidence `json:"-"`
-	Metrics *metrics.Evidence `json:"-"`
-	Data    []data.Reading    `json:"-"`
-	Logs    logs.Evidence     `json:"logs"`
+// factsFile holds the run-level facts; each kind saves its own evidence.
+const factsFile = "run.json"
+
+// Facts are what a run learnt that belongs to no one assertion kind, saved
+// so that `meshproof eval` judges with the same variables and fault windows.
+type Facts struct {
+	// Vars are the run variables (load.ok, ...) measured by the load.
+	Vars expect.Vars `json:"vars"`
 	// Timeline holds the faults applied during the load, relative to its start.
 	Timeline []report.Event `json:"timeline,omitempty"`
 	// Faults is the faults' own record, whose effect windows "outside
 	// faults" thresholds leave out.
 	Faults faults.Timeline `json:"faults,omitempty"`
-	// UnderTest are the services `service: "*"` log rules cover.
-	UnderTest []string `json:"under_test"`
-	// Drain is how long the data assertions took to settle.
-	Drain time.Duration `json:"drain_ns"`
+	// Collected is how long collecting every kind's evidence took after
+	// the load: the drain and every read after it.
+	Collected time.Duration `json:"collected_ns"`
 }
 
-// Files of a run's artifacts directory.
-const (
-	fileRun     = "run.json"
-	fileLoad    = "load.json"
-	fileTraces  = "traces.json"
-	fileMetrics = "metrics.json"
-	fileData    = "data.json"
-)
-
-// Vars are the run variables expectations may name.
-func (e *Evidence) Vars() expect.Vars {
-	if e.Load == nil {
-		return expect.Vars{}
-	}
-	return e.Load.Vars()
-}
-
-func writeJSON(dir, name string, v any) error {
-	b, err := json.MarshalIndent(v, "", " ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
+func (f *Facts) save(dir string) error {
+	if err := assert.SaveJSON(dir, factsFile, f); err != nil {
+		return envErr("save evidence: %w", err)
 	}
 	return nil
 }
 
-func readJSON(dir, name string, v any) (bool, error) {
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if os.IsNotExist(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read %s: %w", name, err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("decode %s: %w", filepath.Join(dir, name), err)
-	}
-	return true, nil
-}
-
-func (e *Evidence) save(dir string) error {
-	files := map[string]any{fileRun: e}
-	if e.Load != nil {
-		files[fileLoad] = e.Load
-	}
-	if e.Traces != nil {
-		files[fileTraces] = e.Traces
-	}
-	if e.Metrics != nil {
-		files[fileMetrics] = e.Metrics
-	}
-	if e.Data != nil {
-		files[fileData] = e.Data
-	}
-	for name, v := range files {
-		if err := writeJSON(dir, name, v); err != nil {
-			return envErr("save evidence: %w", err)
-		}
-	}
-	return nil
-}
-
-// loadEvidence reads what save wrote.
-func loadEvidence(dir string) (*Evidence, error) {
-	e := &Evidence{}
-	ok, err := readJSON(dir, fileRun, e)
+func loadFacts(dir string) (*Facts, error) {
+	f := &Facts{}
+	ok, err := assert.LoadJSON(dir, factsFile, f)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("%s is not a meshproof run directory (no %s)", dir, fileRun)
+		return nil, fmt.Errorf("%s is not a meshproof run directory (no %s)", dir, factsFile)
 	}
-	var lr load.Result
-	if ok, err := readJSON(dir, fileLoad, &lr); err != nil {
-		return nil, err
-	} else if ok {
-		e.Load = &lr
+	return f, nil
+}
+
+// assertFacts is what every kind's Judge gets.
+func (f *Facts) assertFacts(dir string) assert.Facts {
+	af := assert.Facts{Dir: dir, Vars: f.Vars}
+	for _, w := range f.Faults.Windows() {
+		af.Faults = append(af.Faults, assert.FaultWindow{From: w.From, To: w.To})
 	}
-	if _, err := readJSON(dir, fileTraces, &e.Traces); err != nil {
-		return nil, err
+	return af
+}
+
+// assertEnv is the environment as the assertion kinds see it: endpoints by
+// topology kind, among the services this run started.
+type assertEnv struct {
+	env   environment.Environment
+	p     *Prepared
+	fresh bool
+}
+
+func (a *assertEnv) Fresh() bool { return a.fresh }
+
+func (a *assertEnv) Endpoint(kind topology.Kind, service string) (string, error) {
+	name, err := a.p.Topology.Pick(kind, service, a.p.Services)
+	if err != nil {
+		return "", err
 	}
-	var m metrics.Evidence
-	if ok, err := readJSON(dir, fileMetrics, &m); err != nil {
-		return nil, err
-	} else if ok {
-		e.Metrics = &m
+	return a.env.Endpoint(name)
+}
+
+func (a *assertEnv) Services() []environment.ServiceInfo { return a.env.Services() }
+
+func (a *assertEnv) UnderTest() []string {
+	var out []string
+	for _, s := range a.p.Services {
+		if svc, ok := a.p.Topology.Services[s]; ok && svc.Meshproof.UnderTest {
+			out = append(out, s)
+		}
 	}
-	if _, err := readJSON(dir, fileData, &e.Data); err != nil {
-		return nil, err
+	return out
+}
+
+func assertWindow(dir string, res *load.Result, out io.Writer) assert.Window {
+	w := assert.Window{Dir: dir, Load: res, Out: out, Start: time.Now()}
+	if res != nil {
+		w.Start = res.Start
 	}
-	return e, nil
+	return w
 }

@@ -15,13 +15,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshproof/meshproof/harness/assert/verdict"
+	"github.com/meshproof/meshproof/harness/backend/images"
 	"github.com/meshproof/meshproof/harness/environment"
 	"github.com/meshproof/meshproof/harness/faults"
 	"github.com/meshproof/meshproof/harness/faults/toxi"
 	"github.com/meshproof/meshproof/harness/load"
-	"github.com/meshproof/meshproof/harness/load/threshold"
 	"github.com/meshproof/meshproof/harness/report"
-	"github.com/meshproof/meshproof/harness/verdict"
 )
 
 // faultRunner applies a scenario's faults during its load. The runner calls,
@@ -60,8 +60,7 @@ func newFaultRunner(p *Prepared, out io.Writer) (*faultRunner, error) {
 		err = plan.Bind(p.Topology)
 	}
 	if err != nil {
-		var fes faults.FieldErrors
-		if errors.As(err, &fes) {
+		if fes, ok := errors.AsType[faults.FieldErrors](err); ok {
 			errs := make([]error, len(fes))
 			for i, fe := range fes {
 				errs[i] = sc.Errorf(fe.Field, "%s", fe.Msg)
@@ -231,15 +230,6 @@ func timelineEvents(tl faults.Timeline, origin time.Time) []report.Event {
 	return out
 }
 
-// faultWindows are the effect windows "outside faults" thresholds leave out.
-func faultWindows(tl faults.Timeline) []threshold.Window {
-	var out []threshold.Window
-	for _, w := range tl.Windows() {
-		out = append(out, threshold.Window{From: w.From, To: w.To})
-	}
-	return out
-}
-
 // faultResults turns each planned step into a verdict: a scenario whose
 // fault did not happen (it failed, or the load ended before its trigger)
 // did not test what it says, so it must not pass.
@@ -281,7 +271,7 @@ func offlineVar(dir, name string) string {
 	if dir == "" {
 		return ""
 	}
-	fh, err := os.Open(filepath.Join(dir, OfflineEnvFile))
+	fh, err := os.Open(filepath.Join(dir, images.OfflineEnvFile))
 	if err != nil {
 		return ""
 	}

@@ -2,89 +2,35 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
 
-	"github.com/meshproof/meshproof/harness/data"
+	"github.com/meshproof/meshproof/harness/assert/verdict"
 	"github.com/meshproof/meshproof/harness/load"
-	"github.com/meshproof/meshproof/harness/logs"
-	"github.com/meshproof/meshproof/harness/metrics"
 	"github.com/meshproof/meshproof/harness/report"
-	"github.com/meshproof/meshproof/harness/traces"
-	"github.com/meshproof/meshproof/harness/verdict"
 )
 
-// judge evaluates every assertion of p against ev. It is pure given the files
-// under dir, so a live run and `meshproof eval` reach the same verdict.
-func judge(p *Prepared, ev *Evidence, dir string, rep *report.Report) {
-	sc := p.Scenario
-	vars := ev.Vars()
-	var results []verdict.Result
-	if ev.Load != nil {
-		rep.Load = loadSummary(ev.Load)
-		for _, th := range p.Thresholds {
-			results = append(results, th.JudgeFaults(ev.Load, faultWindows(ev.Faults)))
+// judge evaluates every assertion of p on the evidence saved in rep.Dir. It
+// touches no network, so a live run and `meshproof eval` reach the same
+// verdict.
+func judge(p *Prepared, f *Facts, rep *report.Report) {
+	af := f.assertFacts(rep.Dir)
+	results := faultResults(f.Faults)
+	for _, k := range p.Kinds {
+		results = append(results, k.Judge(af)...)
+		// Kinds may offer more to the report than verdicts.
+		if s, ok := k.(interface{ Sample() string }); ok && rep.SampleTrace == "" {
+			rep.SampleTrace = s.Sample()
 		}
-	}
-	results = append(results, faultResults(ev.Faults)...)
-	for i, ta := range sc.Assert.Traces {
-		if i >= len(ev.Traces) {
-			results = append(results, missing("traces", traces.Name(ta)))
-			continue
+		if r, ok := k.(interface{ Result() *load.Result }); ok && r.Result() != nil {
+			rep.Load = loadSummary(r.Result())
 		}
-		results = append(results, traces.Judge(ta, ev.Traces[i], vars)...)
-		if rep.SampleTrace == "" {
-			rep.SampleTrace = sampleTrace(ev.Traces[i])
-		}
-	}
-	for i, ma := range sc.Assert.Metrics {
-		if ev.Metrics == nil {
-			results = append(results, missing("metrics", fmt.Sprintf("metrics[%d]", i)))
-			continue
-		}
-		results = append(results, metrics.Judge(ma, *ev.Metrics, vars))
-	}
-	for _, la := range sc.Assert.Logs {
-		results = append(results, logs.Judge(la, ev.Logs, ev.UnderTest, dir, vars))
-	}
-	for i, da := range sc.Assert.Data {
-		if i >= len(ev.Data) {
-			results = append(results, missing("data", fmt.Sprintf("data[%d]", i)))
-			continue
-		}
-		results = append(results, data.Judge(da, ev.Data[i], vars))
 	}
 	rep.Results = uniqueNames(results)
-	rep.Timeline = ev.Timeline
-	rep.Drain = ev.Drain
-}
-
-// sampleTrace draws one trace of the evidence as a timed tree, preferring
-// one that finished arriving.
-func sampleTrace(ev traces.Evidence) string {
-	recs := make([]traces.Record, 0, len(ev.Traces))
-	for _, rec := range ev.Traces {
-		if rec.State == traces.StateCovered {
-			recs = append(recs, rec)
-		}
-	}
-	recs = append(recs, ev.Traces...)
-	for _, rec := range recs {
-		if len(rec.Raw) == 0 {
-			continue
-		}
-		spans, err := traces.DecodeSpans(rec.Raw, false)
-		if err != nil || len(spans) == 0 {
-			continue
-		}
-		return "trace " + rec.ID + "\n" + traces.BuildTree(spans).Draw()
-	}
-	return ""
-}
-
-func missing(kind, name string) verdict.Result {
-	return verdict.Result{Kind: kind, Name: name, Status: verdict.Error, Detail: "no evidence was collected for this assertion"}
+	rep.Timeline = f.Timeline
+	rep.Drain = f.Collected
 }
 
 // uniqueNames suffixes repeated names so each result is its own subtest.
@@ -114,11 +60,27 @@ func loadSummary(r *load.Result) *report.LoadSummary {
 	}
 }
 
+// writeFailure writes report.json and junit.xml for a run that never
+// reached a verdict, with the failure as its one result: a CI gate reading
+// them must see red, not nothing.
+func writeFailure(rep *report.Report, err error, started time.Time) {
+	kind := "environment"
+	if _, ok := errors.AsType[*InputError](err); ok {
+		kind = "input"
+	}
+	rep.Results = append(rep.Results, verdict.Result{Kind: kind, Name: "the run reached a verdict", Status: verdict.Error, Detail: err.Error()})
+	rep.Duration = time.Since(started)
+	_ = rep.WriteFiles()
+}
+
 // Eval judges a finished run again from its artifacts directory, with the
-// scenario saved there or another one (for tuning expectations).
+// scenario saved there (the effective one, --set included) or another one
+// (for tuning expectations). Evidence is matched by what it measured, so a
+// variant that reads something the run never read is refused, not judged
+// on another reading.
 func Eval(ctx context.Context, dir, scenarioFile string, sets []string) (*report.Report, error) {
 	started := time.Now()
-	ev, err := loadEvidence(dir)
+	f, err := loadFacts(dir)
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
@@ -133,11 +95,21 @@ func Eval(ctx context.Context, dir, scenarioFile string, sets []string) (*report
 	if err != nil {
 		return nil, err
 	}
+	for _, k := range p.Kinds {
+		if err := k.Load(dir); err != nil {
+			return nil, &InputError{Err: fmt.Errorf("%s evidence: %w", k.Name(), err)}
+		}
+	}
 	rep := &report.Report{Scenario: sc.Name, File: scenarioFile, RunID: filepath.Base(dir), Backend: "eval", Started: started, Dir: dir}
 	if prev, err := report.Read(filepath.Join(dir, "report.json")); err == nil {
 		rep.Backend, rep.Services, rep.Ready = prev.Backend+" (eval)", prev.Services, prev.Ready
 	}
-	judge(p, ev, dir, rep)
+	judge(p, f, rep)
 	rep.Duration = time.Since(started)
+	// The page shows the verdict just given; report.json and junit.xml
+	// stay the run's own record.
+	if err := rep.WriteHTML(); err != nil {
+		return rep, envErr("%w", err)
+	}
 	return rep, nil
 }

@@ -11,10 +11,13 @@ import (
 	"time"
 
 	"github.com/meshproof/meshproof/harness/backend/docker"
+	"github.com/meshproof/meshproof/harness/backend/images"
 	"github.com/meshproof/meshproof/harness/backend/local"
 	"github.com/meshproof/meshproof/harness/environment"
-	"github.com/meshproof/meshproof/harness/images"
+	"github.com/meshproof/meshproof/harness/faults"
+	"github.com/meshproof/meshproof/harness/faults/toxi"
 	"github.com/meshproof/meshproof/harness/scenario"
+	"github.com/meshproof/meshproof/harness/topology"
 )
 
 // UpOptions of `meshproof up`.
@@ -29,6 +32,12 @@ type UpOptions struct {
 	Detach bool
 	OutDir string
 	Out    io.Writer
+	// Env overrides environment variables per service, as a scenario's
+	// environment.env does.
+	Env map[string]map[string]string
+	// Links are service ports ("service-c:50051") to put a proxy in front
+	// of, so latency and drop faults can act on them later (UpEnvironment.Links).
+	Links []string
 }
 
 // UpEnvironment is a started environment and where to reach it.
@@ -38,6 +47,22 @@ type UpEnvironment struct {
 	// Endpoints lists, per service, the published addresses (as URLs where
 	// the protocol is known).
 	Endpoints map[string][]string
+	// Topology is the compose file the environment was started from.
+	Topology *topology.Topology
+	// Links drives latency and drop on the ports UpOptions.Links named;
+	// nil when it named none.
+	Links faults.Links
+	// proxy is the in-process toxiproxy behind Links on the local backend.
+	proxy *toxi.Server
+}
+
+// Close takes the environment down and stops its in-process proxies.
+func (u *UpEnvironment) Close(ctx context.Context) error {
+	err := u.Down(ctx)
+	if u.proxy != nil {
+		_ = u.proxy.Close()
+	}
+	return err
 }
 
 // Up brings an environment up for poking around, like `docker compose up`.
@@ -78,16 +103,42 @@ func Up(ctx context.Context, o UpOptions) (*UpEnvironment, error) {
 		return nil, inputErr("logs dir: %w", err)
 	}
 	fmt.Fprintf(out, "starting %d services on the %s backend (run %s)\n", len(p.Services), backend.Name(), runID)
-	env, err := backend.Up(ctx, p.Topology, environment.Options{
-		RunID: runID, Services: p.Services, Env: p.Scenario.Environment.Env, LogDir: logDir,
+	envOverrides := p.Scenario.Environment.Env
+	if o.Env != nil {
+		envOverrides = o.Env
+	}
+	opts := environment.Options{
+		RunID: runID, Services: p.Services, Env: envOverrides, LogDir: logDir,
 		Progress: func(svc string, ready time.Duration) {
 			fmt.Fprintf(out, "  ✓ %-12s ready in %s\n", svc, ready.Round(time.Millisecond))
 		},
-	})
+	}
+	var px *toxi.Server
+	if len(o.Links) > 0 {
+		px = toxi.NewServer()
+		opts.Interpose, opts.Proxy = o.Links, px.Proxy
+		opts.ProxyImage = offlineVar(p.Topology.Dir, "TOXIPROXY_IMAGE")
+	}
+	env, err := backend.Up(ctx, p.Topology, opts)
 	if err != nil {
+		if px != nil {
+			_ = px.Close()
+		}
 		return nil, envErr("up: %w (logs in %s)", err, logDir)
 	}
-	return &UpEnvironment{Environment: env, RunID: runID, Endpoints: endpoints(p, env)}, nil
+	scen := o.Scenario
+	if scen == "" {
+		scen = "scenarios/NAME.yaml"
+	}
+	fmt.Fprintf(out, "run %s is up; run a scenario against it with:\n  meshproof run %s --attach %s\n", runID, scen, runID)
+	up := &UpEnvironment{Environment: env, RunID: runID, Endpoints: endpoints(p, env), Topology: p.Topology, proxy: px}
+	if px != nil {
+		up.Links = px
+	}
+	if a, ok := env.(environment.ToxiproxyAPI); ok && a.ToxiproxyAPI() != "" {
+		up.Links = toxi.NewClient(a.ToxiproxyAPI())
+	}
+	return up, nil
 }
 
 // endpoints formats each service's published ports for people: http:// for
@@ -170,7 +221,7 @@ func ensureImages(ctx context.Context, b environment.Backend, p *Prepared, out i
 	if !ok {
 		return nil
 	}
-	envFile := filepath.Join(p.Topology.Dir, OfflineEnvFile)
+	envFile := filepath.Join(p.Topology.Dir, images.OfflineEnvFile)
 	if !fileExists(envFile) {
 		err := d.Preflight(ctx, p.Topology, p.Services)
 		if err == nil {

@@ -43,7 +43,7 @@ type slot struct {
 
 func splitPath(p string) []string {
 	var parts []string
-	for _, seg := range strings.Split(p, ".") {
+	for seg := range strings.SplitSeq(p, ".") {
 		for {
 			i := strings.IndexByte(seg, '[')
 			if i < 0 {
@@ -80,7 +80,7 @@ func walk(v reflect.Value, parts []string, full string) (slot, error) {
 	switch v.Kind() {
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
-			tag := strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0]
+			tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
 			if tag == part {
 				return walk(v.Field(i), parts[1:], full)
 			}

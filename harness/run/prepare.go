@@ -7,15 +7,14 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/meshproof/meshproof/harness/load/threshold"
+	"github.com/meshproof/meshproof/harness/assert"
+	"github.com/meshproof/meshproof/harness/assert/kinds"
+	"github.com/meshproof/meshproof/harness/backend/images"
+	"github.com/meshproof/meshproof/harness/compare"
+	"github.com/meshproof/meshproof/harness/faults"
 	"github.com/meshproof/meshproof/harness/scenario"
 	"github.com/meshproof/meshproof/harness/topology"
-	"github.com/meshproof/meshproof/harness/traces"
 )
-
-// OfflineEnvFile is written by `meshproof images` next to the compose file;
-// it names the stand-in images so interpolation picks them up.
-const OfflineEnvFile = ".env.offline"
 
 // Prepared is a scenario checked against its topology, ready to run.
 type Prepared struct {
@@ -23,10 +22,9 @@ type Prepared struct {
 	Topology *topology.Topology
 	// Services is the selection closed over depends_on.
 	Services []string
-	// Shapes are the parsed trace shapes, by assertion index.
-	Shapes []*traces.Shape
-	// Thresholds are the parsed load thresholds, by index.
-	Thresholds []threshold.Threshold
+	// Kinds are the assertion kinds the scenario uses, validated, in
+	// collection order.
+	Kinds []assert.Kind
 }
 
 // Prepare reads, overrides and validates a scenario and its compose file.
@@ -62,19 +60,54 @@ func prepareLoaded(ctx context.Context, sc *scenario.Scenario) (*Prepared, error
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
-	if err := scenario.Validate(sc, topo); err != nil {
-		return nil, &InputError{Err: err}
-	}
-	p, err := parseAssertions(sc)
+	p, err := validate(sc, topo)
 	if err != nil {
 		return nil, err
 	}
-	p.Topology = topo
 	p.Services, err = topo.Closure(sc.Environment.Services)
 	if err != nil {
 		return nil, &InputError{Err: fmt.Errorf("%s: environment.services: %w", sc.File, err)}
 	}
 	return p, nil
+}
+
+// validate checks the scenario and every assertion kind it uses against
+// topo (nil: the checks that need it are skipped), all problems at once.
+func validate(sc *scenario.Scenario, topo *topology.Topology) (*Prepared, error) {
+	p := &Prepared{Scenario: sc, Topology: topo, Kinds: kinds.For(sc)}
+	check := scenario.NewCheck(sc, topo)
+	check.Scenario()
+	for _, k := range p.Kinds {
+		k.Validate(check)
+	}
+	validateFaults(check, sc, topo)
+	for i, raw := range sc.Compare {
+		if _, err := compare.ParseThreshold(raw); err != nil {
+			check.Fail(fmt.Sprintf("compare[%d]", i), "%v", err)
+		}
+	}
+	if err := check.Err(); err != nil {
+		return nil, &InputError{Err: err}
+	}
+	return p, nil
+}
+
+// validateFaults records the fault plan's problems on check: the faults
+// package owns what a fault may say, this only places its findings.
+func validateFaults(check *scenario.Check, sc *scenario.Scenario, topo *topology.Topology) {
+	plan, err := faults.NewPlan(sc.Faults)
+	if err == nil && topo != nil {
+		err = plan.Bind(topo)
+	}
+	var fes faults.FieldErrors
+	switch {
+	case errors.As(err, &fes):
+		for _, fe := range fes {
+			check.Fail(fe.Field, "%s", fe.Msg)
+		}
+	case err != nil:
+		check.Fail("faults", "%v", err)
+	}
 }
 
 // prepareOffline is Prepare for `meshproof eval`: the scenario is checked
@@ -83,50 +116,16 @@ func prepareLoaded(ctx context.Context, sc *scenario.Scenario) (*Prepared, error
 // topology.
 func prepareOffline(ctx context.Context, sc *scenario.Scenario) (*Prepared, error) {
 	if _, err := sc.ComposePath(); err != nil {
-		return parseAssertions(sc)
+		return validate(sc, nil)
 	}
 	return prepareLoaded(ctx, sc)
-}
-
-// parseAssertions parses what other packages own inside the scenario (load
-// thresholds, trace shapes), pointing errors at the scenario's line.
-func parseAssertions(sc *scenario.Scenario) (*Prepared, error) {
-	p := &Prepared{Scenario: sc}
-	var errs []error
-	for i, expr := range sc.Assert.Load {
-		th, err := threshold.Parse(expr)
-		if err != nil {
-			errs = append(errs, sc.Errorf(fmt.Sprintf("assert.load[%d]", i), "%v", err))
-			continue
-		}
-		p.Thresholds = append(p.Thresholds, th)
-	}
-	for i, ta := range sc.Assert.Traces {
-		var shape *traces.Shape
-		if ta.Shape != "" {
-			var err error
-			if shape, err = traces.ParseShape(ta.Shape); err != nil {
-				errs = append(errs, sc.Errorf(fmt.Sprintf("assert.traces[%d].shape", i), "%v", err))
-			}
-		}
-		p.Shapes = append(p.Shapes, shape)
-		for j, d := range ta.Durations {
-			if _, err := traces.ParseDuration(d); err != nil {
-				errs = append(errs, sc.Errorf(fmt.Sprintf("assert.traces[%d].durations[%d]", i, j), "%v", err))
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, &InputError{Err: err}
-	}
-	return p, nil
 }
 
 // LoadTopology reads a compose file, with the offline image names when
 // `meshproof images` has written them beside it.
 func LoadTopology(ctx context.Context, composePath string) (*topology.Topology, error) {
 	var opts []topology.Option
-	if env := filepath.Join(filepath.Dir(composePath), OfflineEnvFile); fileExists(env) {
+	if env := filepath.Join(filepath.Dir(composePath), images.OfflineEnvFile); fileExists(env) {
 		opts = append(opts, topology.WithEnvFile(env))
 	}
 	return topology.Load(ctx, composePath, opts...)

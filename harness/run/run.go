@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/meshproof/meshproof/harness/environment"
 	"github.com/meshproof/meshproof/harness/load"
 	"github.com/meshproof/meshproof/harness/report"
@@ -34,94 +36,76 @@ type Options struct {
 	Out io.Writer
 	// Live redraws a one-line load progress on Out (a terminal).
 	Live bool
+	// Attach runs against the environment an earlier `up --detach` or
+	// `run --keep` left running, by run id, and leaves it running.
+	Attach string
+	// Endpoints runs against a deployment meshproof did not start, as
+	// described by this endpoints file.
+	Endpoints string
+	// Environment runs against an environment the caller started and
+	// owns (package meshtest shares one across tests); it stays running.
+	Environment environment.Environment
 }
 
 // DownTimeout bounds teardown, which must finish even after Ctrl-C.
 const DownTimeout = 90 * time.Second
 
-// Run brings the scenario's environment up, drives its load, drains, judges
-// every assertion and takes the environment down again (unless Keep). The
-// report is returned whenever the run got as far as judging; err is an
-// *InputError or *EnvError when it could not.
+// Run is one scenario from start to verdict, in this order:
+//
+//	validate → up → begin → load and faults → collect (drain, metrics,
+//	traces, logs) → judge → report → down
+//
+// Validation comes first so a typo costs nothing; baselines are taken
+// before the first request so deltas count only the load; evidence is
+// collected in the registry's order (harness/assert/kinds) so the stores
+// have drained before metrics and traces are read. The environment is
+// taken down on every path, Ctrl-C included, unless Keep.
 func Run(ctx context.Context, o Options) (rep *report.Report, err error) {
 	started := time.Now()
 	p, err := Prepare(ctx, o.Scenario, o.Sets)
 	if err != nil {
 		return nil, err
 	}
-	sc := p.Scenario
 	out := syncWriter(o.Out)
-	if o.OutDir == "" {
-		o.OutDir = "artifacts"
-	}
-	backend, err := SelectBackend(ctx, o.Backend, o.Keep)
+	runID := NewRunID(p.Scenario.Name)
+	dir, err := artifactsDir(o.OutDir, p.Scenario, runID)
 	if err != nil {
 		return nil, err
 	}
-	runID := NewRunID(sc.Name)
-	dir, err := filepath.Abs(filepath.Join(o.OutDir, sc.Name, runID))
-	if err != nil {
-		return nil, inputErr("artifacts dir: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
-		return nil, inputErr("artifacts dir: %w", err)
-	}
-	if err := saveScenario(dir, sc); err != nil {
-		return nil, err
-	}
-	if err := ensureImages(ctx, backend, p, out); err != nil {
-		return nil, err
-	}
-
+	// partial is rep before a verdict: a failed return sets rep to nil.
+	partial := &report.Report{Scenario: p.Scenario.Name, File: p.Scenario.File, RunID: runID, Started: started, Dir: dir}
+	rep = partial
+	// A CI gate needs report.json and junit.xml even when the run never
+	// reached a verdict; they then hold the failure as a result.
+	defer func() {
+		if err != nil && rep == nil {
+			writeFailure(partial, err, started)
+		}
+	}()
 	fr, err := newFaultRunner(p, out)
 	if err != nil {
 		return nil, err
 	}
 	defer fr.close()
-	fmt.Fprintf(out, "▶ %s: starting %d services on the %s backend (run %s)\n", sc.Name, len(p.Services), backend.Name(), runID)
-	upStart := time.Now()
-	upOpts := environment.Options{
-		RunID:    runID,
-		Services: p.Services,
-		Env:      sc.Environment.Env,
-		LogDir:   filepath.Join(dir, "logs"),
-		Progress: func(svc string, ready time.Duration) {
-			fmt.Fprintf(out, "  ✓ %-12s ready in %s\n", svc, ready.Round(time.Millisecond))
-		},
-	}
-	fr.upOptions(&upOpts)
-	env, err := backend.Up(ctx, p.Topology, upOpts)
+
+	w, err := acquire(ctx, o, p, fr, rep, out)
 	if err != nil {
-		return nil, envErr("bring up %s on %s: %w (logs in %s)", sc.Name, backend.Name(), err, filepath.Join(dir, "logs"))
+		return nil, err
 	}
-	ready := time.Since(upStart)
 	defer func() {
-		if o.Keep {
-			fmt.Fprintf(out, "environment kept running (run %s); stop it with: meshproof down %s\n", runID, runID)
-			return
-		}
 		downCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DownTimeout)
 		defer cancel()
-		if derr := env.Down(downCtx); derr != nil && err == nil {
+		if derr := w.release(downCtx); derr != nil && err == nil {
 			err = envErr("tear down: %w", derr)
 		}
 	}()
 
-	fr.attach(env)
-	rec := &recorder{p: p, env: env, dir: dir, out: out, live: o.Live, faults: fr}
-	ev, err := rec.collect(ctx)
+	facts, err := exercise(ctx, p, w, fr, dir, out, o.Live)
 	if err != nil {
 		return nil, err
 	}
-	rep = &report.Report{
-		Scenario: sc.Name, File: sc.File, RunID: runID, Backend: backend.Name(),
-		Started: started, Ready: ready, Dir: dir,
-	}
-	rep.Services = servicesReport(ctx, env)
-	if err := ev.save(dir); err != nil {
-		return nil, err
-	}
-	judge(p, ev, dir, rep)
+	rep.Services = servicesReport(ctx, w.env)
+	judge(p, facts, rep)
 	rep.Duration = time.Since(started)
 	if err := rep.WriteFiles(); err != nil {
 		return rep, envErr("%w", err)
@@ -130,6 +114,94 @@ func Run(ctx context.Context, o Options) (rep *report.Report, err error) {
 		fmt.Fprintf(out, "warning: %v\n", err)
 	}
 	return rep, nil
+}
+
+// up starts the environment and records how long it took to be ready.
+func up(ctx context.Context, backend environment.Backend, p *Prepared, fr *faultRunner, rep *report.Report, out io.Writer) (environment.Environment, error) {
+	fmt.Fprintf(out, "▶ %s: starting %d services on the %s backend (run %s)\n", p.Scenario.Name, len(p.Services), backend.Name(), rep.RunID)
+	began := time.Now()
+	opts := environment.Options{
+		RunID:    rep.RunID,
+		Services: p.Services,
+		Env:      p.Scenario.Environment.Env,
+		LogDir:   filepath.Join(rep.Dir, "logs"),
+		Progress: func(svc string, ready time.Duration) {
+			fmt.Fprintf(out, "  ✓ %-12s ready in %s\n", svc, ready.Round(time.Millisecond))
+		},
+	}
+	fr.upOptions(&opts)
+	env, err := backend.Up(ctx, p.Topology, opts)
+	if err != nil {
+		return nil, envErr("bring up %s on %s: %w (logs in %s)", p.Scenario.Name, backend.Name(), err, opts.LogDir)
+	}
+	rep.Ready = time.Since(began)
+	fr.attach(env)
+	return env, nil
+}
+
+// exercise drives the scenario against a running environment and collects
+// every kind's evidence into dir; the facts it returns are what judging
+// needs besides that evidence.
+func exercise(ctx context.Context, p *Prepared, w *where, fr *faultRunner, dir string, out io.Writer, live bool) (*Facts, error) {
+	env := w.env
+	aenv := &assertEnv{env: env, p: p, fresh: w.fresh}
+	for _, k := range p.Kinds {
+		if err := k.Begin(ctx, aenv); err != nil {
+			return nil, envErr("%s: begin: %w", k.Name(), err)
+		}
+	}
+	facts := &Facts{}
+	res, err := drive(ctx, p, env, fr, facts, out, live)
+	if err != nil {
+		return nil, err
+	}
+	win := assertWindow(dir, res, out)
+	began := time.Now()
+	for _, k := range p.Kinds {
+		if err := k.Collect(ctx, aenv, win); err != nil {
+			return nil, envErr("%s: collect: %w", k.Name(), err)
+		}
+		if ctx.Err() != nil {
+			return nil, envErr("interrupted: %w", ctx.Err())
+		}
+	}
+	facts.Collected = time.Since(began)
+	if res != nil {
+		facts.Vars = res.Vars()
+	}
+	return facts, facts.save(dir)
+}
+
+// drive runs the load with the faults on their schedule; a scenario without
+// a load only runs its faults' bookkeeping.
+func drive(ctx context.Context, p *Prepared, env environment.Environment, fr *faultRunner, facts *Facts, out io.Writer, live bool) (*load.Result, error) {
+	sl := p.Scenario.Load
+	if sl == nil {
+		return nil, nil
+	}
+	cfg := loadConfig(sl, env, filepath.Dir(p.Scenario.File))
+	if err := load.Preflight(ctx, cfg); err != nil {
+		return nil, envErr("load target %s (%s) does not answer: %w", sl.Target, cfg.Target, err)
+	}
+	fmt.Fprintf(out, "▶ load: %s %s\n", cfg.Model, sl.Target)
+	opts := fr.loadOptions()
+	if live {
+		opts = append(opts, load.WithProgress(func(s load.Snapshot) { fmt.Fprintf(out, "\r\033[K  %s", s) }))
+	}
+	fr.start(ctx)
+	res, err := load.Run(ctx, cfg, opts...)
+	facts.Timeline = fr.finish(ctx)
+	facts.Faults = fr.record()
+	if live {
+		fmt.Fprintln(out)
+	}
+	if err != nil {
+		return nil, envErr("load: %w", err)
+	}
+	if ctx.Err() != nil {
+		return nil, envErr("interrupted: %w", ctx.Err())
+	}
+	return res, nil
 }
 
 // lockedWriter serialises writes: progress lines come from service start-up
@@ -160,12 +232,37 @@ func NewRunID(name string) string {
 	return fmt.Sprintf("%s-%s-%s", strings.ReplaceAll(name, "/", "-"), time.Now().UTC().Format("20060102-150405"), hex.EncodeToString(b[:]))
 }
 
-func saveScenario(dir string, sc *scenario.Scenario) error {
-	b, err := os.ReadFile(sc.File)
-	if err != nil {
-		return inputErr("read %s: %w", sc.File, err)
+// artifactsDir creates the run's artifacts directory and saves the
+// effective scenario in it.
+func artifactsDir(root string, sc *scenario.Scenario, runID string) (string, error) {
+	if root == "" {
+		root = "artifacts"
 	}
-	if err := os.WriteFile(filepath.Join(dir, "scenario.yaml"), b, 0o644); err != nil {
+	dir, err := filepath.Abs(filepath.Join(root, sc.Name, runID))
+	if err != nil {
+		return "", inputErr("artifacts dir: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		return "", inputErr("artifacts dir: %w", err)
+	}
+	return dir, saveScenario(dir, sc)
+}
+
+// saveScenario writes the scenario as it ran — --set overrides applied, the
+// compose file made absolute — so `meshproof eval` judges exactly what ran.
+func saveScenario(dir string, sc *scenario.Scenario) error {
+	eff := *sc
+	if compose, err := sc.ComposePath(); err == nil {
+		if abs, err := filepath.Abs(compose); err == nil {
+			eff.Environment.Compose = abs
+		}
+	}
+	b, err := yaml.Marshal(&eff)
+	if err != nil {
+		return envErr("save scenario: %w", err)
+	}
+	head := fmt.Sprintf("# The scenario as it ran: %s with its --set overrides applied.\n", sc.File)
+	if err := os.WriteFile(filepath.Join(dir, "scenario.yaml"), append([]byte(head), b...), 0o644); err != nil {
 		return envErr("save scenario: %w", err)
 	}
 	return nil

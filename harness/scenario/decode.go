@@ -13,10 +13,15 @@ import (
 )
 
 // position is where a field's value starts in the file.
-// block marks literal/folded scalars (|, >), whose text starts a line below.
+// block marks literal/folded scalars (|, >), whose text starts a line below:
+// at textLine, each of its lines indented by indent spaces in the file.
 type position struct {
 	line, col int
 	block     bool
+	textLine  int
+	indent    int
+	// quoted is 1 for a quoted scalar, whose text starts after the quote.
+	quoted int
 }
 
 // maxVisits bounds the nodes one file may expand to, so that alias bombs
@@ -28,10 +33,14 @@ const maxVisits = 200_000
 // stops at the first error and reports neither columns nor field paths.
 type decoder struct {
 	file   string
+	lines  []string // the source, for where block scalars' text sits
 	errs   ErrorList
 	pos    map[string]position
 	visits int
 	tooBig bool
+	// active holds the collections being decoded or merged, outermost
+	// first: an alias or merge key reaching one of them is a loop.
+	active map[*yaml.Node]bool
 }
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
@@ -42,7 +51,7 @@ func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 	d.errs = append(d.errs, e)
 }
 
-var durationType = reflect.TypeOf(Duration(0))
+var durationType = reflect.TypeFor[Duration]()
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	d.visits++
@@ -53,19 +62,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		return
 	}
-	if n.Kind == yaml.AliasNode {
-		if n.Alias == nil {
-			d.fail(n, path, "unknown alias %q", n.Value)
-			return
-		}
-		// Positions point at the alias use, not the anchor.
-		line, col := n.Line, n.Column
-		target := *n.Alias
-		target.Line, target.Column = line, col
-		n = &target
+	n, orig, ok := d.resolve(n, path)
+	if !ok {
+		return
+	}
+	if orig.Kind == yaml.MappingNode || orig.Kind == yaml.SequenceNode {
+		d.active[orig] = true
+		defer delete(d.active, orig)
 	}
 	if _, seen := d.pos[path]; !seen {
-		d.pos[path] = position{n.Line, n.Column, n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0}
+		d.pos[path] = d.position(n, orig)
 	}
 	if isNull(n) && v.Kind() != reflect.String {
 		return // absent: keep the zero value
@@ -103,6 +109,73 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetString(n.Value)
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Float64, reflect.Float32, reflect.Bool:
+		d.scalar(n, v, path)
+	default:
+		d.fail(n, path, "cannot decode into %s", v.Type())
+	}
+}
+
+// resolve follows an alias: it returns the node to decode (the alias's
+// target, positioned at the alias use) and the target itself, whose
+// identity detects loops. ok is false when the alias cannot be followed.
+func (d *decoder) resolve(n *yaml.Node, path string) (use, orig *yaml.Node, ok bool) {
+	if n.Kind != yaml.AliasNode {
+		return n, n, true
+	}
+	if n.Alias == nil {
+		d.fail(n, path, "unknown alias %q", n.Value)
+		return nil, nil, false
+	}
+	if d.active[n.Alias] {
+		d.fail(n, path, "alias *%s refers to a node that contains it (a loop)", n.Value)
+		return nil, nil, false
+	}
+	// Positions point at the alias use, not the anchor.
+	target := *n.Alias
+	target.Line, target.Column = n.Line, n.Column
+	return &target, n.Alias, true
+}
+
+// position records where n's value is; orig is the node the text was read
+// from (the anchor, for an alias), which is where a block scalar's lines are.
+func (d *decoder) position(n, orig *yaml.Node) position {
+	p := position{line: n.Line, col: n.Column}
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+		p.quoted = 1
+	}
+	if orig.Kind != yaml.ScalarNode || orig.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		return p
+	}
+	p.block, p.textLine = true, orig.Line+1
+	p.indent = blockIndent(d.lines, orig.Line, orig.Value)
+	return p
+}
+
+// blockIndent is how many spaces the file puts before each line of the
+// block scalar whose indicator (|, >) is on line headerLine: the first line
+// with text, less the spaces the value itself keeps at its start.
+func blockIndent(lines []string, headerLine int, value string) int {
+	kept := 0
+	for l := range strings.SplitSeq(value, "\n") {
+		if strings.TrimSpace(l) != "" {
+			kept = len(l) - len(strings.TrimLeft(l, " "))
+			break
+		}
+	}
+	for i := headerLine; i < len(lines); i++ { // lines[headerLine] is the next line
+		l := strings.TrimRight(lines[i], "\r")
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		return max(0, len(l)-len(strings.TrimLeft(l, " "))-kept)
+	}
+	return 0
+}
+
+// scalar decodes a number or a boolean, refusing strings that look like one.
+func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
+	switch v.Kind() {
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		var i int64
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {
@@ -129,8 +202,6 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetBool(b)
-	default:
-		d.fail(n, path, "cannot decode into %s", v.Type())
 	}
 }
 
@@ -168,13 +239,7 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge" {
-			for _, m := range mergeSources(val) {
-				if m.Kind != yaml.MappingNode {
-					d.fail(val, path, "merge (<<) wants a mapping or a list of mappings")
-					continue
-				}
-				merged = append(merged, d.pairs(m, path)...)
-			}
+			merged = append(merged, d.merge(val, path)...)
 			continue
 		}
 		explicit = append(explicit, pair{k, val})
@@ -206,18 +271,52 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 	return out
 }
 
-func mergeSources(n *yaml.Node) []*yaml.Node {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
+// merge returns the entries a merge key's value brings in. A merge that
+// reaches a mapping it is part of, or a list of sources that contains
+// itself through an alias, is reported as a loop rather than followed.
+func (d *decoder) merge(val *yaml.Node, path string) []pair {
+	var out []pair
+	for _, m := range d.mergeSources(val, path, map[*yaml.Node]bool{}) {
+		switch {
+		case m.Kind != yaml.MappingNode:
+			d.fail(val, path, "merge (<<) wants a mapping or a list of mappings")
+		case d.active[m]:
+			d.fail(val, path, "merge (<<) includes a mapping that contains it (a loop)")
+		default:
+			d.active[m] = true
+			out = append(out, d.pairs(m, path)...)
+			delete(d.active, m)
+		}
+	}
+	return out
+}
+
+// mergeSources flattens a merge key's value (a mapping, an alias of one, or
+// a list of those) into the mappings to merge, in order.
+// seen holds the lists on the way down.
+func (d *decoder) mergeSources(n *yaml.Node, path string, seen map[*yaml.Node]bool) []*yaml.Node {
+	use := n
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			d.fail(n, path, "unknown alias %q", n.Value)
+			return nil
+		}
 		n = n.Alias
 	}
-	if n.Kind == yaml.SequenceNode {
-		var out []*yaml.Node
-		for _, c := range n.Content {
-			out = append(out, mergeSources(c)...)
-		}
-		return out
+	if n.Kind != yaml.SequenceNode {
+		return []*yaml.Node{n}
 	}
-	return []*yaml.Node{n}
+	if seen[n] {
+		d.fail(use, path, "merge (<<) list contains itself through an alias (a loop)")
+		return nil
+	}
+	seen[n] = true
+	defer delete(seen, n) // the same list twice side by side is no loop
+	var out []*yaml.Node
+	for _, c := range n.Content {
+		out = append(out, d.mergeSources(c, path, seen)...)
+	}
+	return out
 }
 
 func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
@@ -319,7 +418,7 @@ func fieldsOf(t reflect.Type) *structInfo {
 		}
 		info.byName[name] = i
 		info.names = append(info.names, name)
-		for _, opt := range strings.Split(f.Tag.Get("jsonschema"), ",") {
+		for opt := range strings.SplitSeq(f.Tag.Get("jsonschema"), ",") {
 			if opt == "required" {
 				info.required = append(info.required, name)
 			}

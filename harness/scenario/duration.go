@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/invopop/jsonschema"
 	"gopkg.in/yaml.v3"
 )
 
@@ -48,17 +47,4 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
-}
-
-// durationPattern is what time.ParseDuration accepts, for editors.
-const durationPattern = `^(0|([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+$`
-
-// JSONSchema describes Duration as a Go duration string in scenarios/schema.json.
-func (Duration) JSONSchema() *jsonschema.Schema {
-	return &jsonschema.Schema{
-		Type:        "string",
-		Pattern:     durationPattern,
-		Description: "A duration: a number and a unit (ns, us, ms, s, m, h), e.g. 30s, 1m30s, 250ms.",
-		Examples:    []any{"30s", "250ms", "1m30s"},
-	}
 }

@@ -65,7 +65,7 @@ func Parse(file string, data []byte) (sc *Scenario, err error) {
 		root = root.Content[0]
 	}
 	sc = &Scenario{}
-	d := &decoder{file: file, pos: map[string]position{}}
+	d := &decoder{file: file, lines: strings.Split(string(data), "\n"), pos: map[string]position{}, active: map[*yaml.Node]bool{}}
 	d.decode(root, reflect.ValueOf(sc).Elem(), "")
 	sc.File = file
 	sc.pos = d.pos
@@ -131,19 +131,28 @@ func (s *Scenario) Errorf(fieldPath, format string, args ...any) *Error {
 // such as line 3 of a trace shape: lineInValue counts from 1 at the first
 // line of the text (the line after "|" for block scalars).
 func (s *Scenario) ErrorfLine(fieldPath string, lineInValue int, format string, args ...any) *Error {
-	e := s.Errorf(fieldPath, format, args...)
-	if e.Line > 0 && lineInValue > 0 {
-		e.Line += lineInValue - 1
-		if s.blockScalar(fieldPath) {
-			e.Line++
-		}
-		e.Column = 0
-	}
-	return e
+	return s.ErrorfAt(fieldPath, lineInValue, 0, format, args...)
 }
 
-func (s *Scenario) blockScalar(fieldPath string) bool {
-	return s.pos[fieldPath].block
+// ErrorfAt is Errorf for a problem at line lineInValue, column colInValue
+// (both from 1) of a field's text, such as a service on line 3 of a trace
+// shape. For a block scalar (shape: |) it points at that spot in the file;
+// for a value on one line, at the column in it (plain or quoted); otherwise
+// at the field. colInValue 0 leaves the column out.
+func (s *Scenario) ErrorfAt(fieldPath string, lineInValue, colInValue int, format string, args ...any) *Error {
+	e := s.Errorf(fieldPath, format, args...)
+	pos, ok := s.pos[fieldPath]
+	switch {
+	case !ok || lineInValue <= 0:
+	case pos.block:
+		e.Line, e.Column = pos.textLine+lineInValue-1, 0
+		if colInValue > 0 {
+			e.Column = pos.indent + colInValue
+		}
+	case lineInValue == 1 && colInValue > 0:
+		e.Column = pos.col + pos.quoted + colInValue - 1
+	}
+	return e
 }
 
 // ComposePath finds environment.compose relative to the scenario file's

@@ -92,7 +92,7 @@ func TestParseErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level field", head + "lod: {}\n",
-			[]string{`x.yaml:3:1: lod: unknown field "lod" (want one of: assert, description, environment, faults, load, name)`}},
+			[]string{`x.yaml:3:1: lod: unknown field "lod" (want one of: assert, compare, description, environment, faults, load, name)`}},
 		{"unknown nested field", head + "load:\n  target: http://gateway:8080/\n  model: closed\n  user: 5\n",
 			[]string{`x.yaml:6:3: load.user: unknown field "user"`}},
 		{"unknown field in a list item", head + "assert:\n  data:\n    - { mongo: { db: a, collection: b }, count: \"> 0\" }\n    - { rabbitmq: { queue: q }, depht: \"== 0\" }\n",

@@ -12,7 +12,13 @@ type Scenario struct {
 	Environment Environment `yaml:"environment" json:"environment" jsonschema:"required"`
 	Load        *LoadSpec   `yaml:"load,omitempty" json:"load,omitempty"`
 	Faults      []Fault     `yaml:"faults,omitempty" json:"faults,omitempty"`
-	Assert      Assertions  `yaml:"assert,omitempty" json:"assert,omitempty"`
+	Assert      Assertions  `yaml:"assert,omitempty" json:"assert,omitzero"`
+	// Compare holds the thresholds `meshproof compare BASE NEW` applies
+	// when NEW is a run of this scenario, e.g. "p(99) regression <= 10%"
+	// or "service-a p(50) regression <= 5ms". They live beside the
+	// assertions because what counts as a regression is a property of the
+	// load the scenario drives, not of the CI job that compares it.
+	Compare []string `yaml:"compare,omitempty" json:"compare,omitempty"`
 
 	// File is the path the scenario was read from (set by the loader).
 	File string `yaml:"-" json:"-"`
@@ -104,7 +110,9 @@ type Fault struct {
 
 // Assertions are judged after the load; each is named and reported alone.
 type Assertions struct {
-	// Load thresholds, k6 style: "p(99) < 250ms", "error_rate == 0".
+	// Load thresholds, k6 style: "p(99) < 250ms", "error_rate == 0",
+	// "status(503) > 0"; and rules on the bodies sampled per status:
+	// "body(503) contains 'service-e'" (or !contains).
 	Load    []string          `yaml:"load,omitempty" json:"load,omitempty"`
 	Traces  []TraceAssertion  `yaml:"traces,omitempty" json:"traces,omitempty"`
 	Metrics []MetricAssertion `yaml:"metrics,omitempty" json:"metrics,omitempty"`
@@ -129,6 +137,10 @@ type TraceAssertion struct {
 	Durations []string `yaml:"durations,omitempty" json:"durations,omitempty"`
 	// Attributes checks span attributes.
 	Attributes []AttributeCheck `yaml:"attributes,omitempty" json:"attributes,omitempty"`
+	// Requests picks which of the load's requests are sampled: ok (the
+	// default: only successful ones, whose traces should be whole) or all
+	// (failures too, to judge what a failing request leaves behind).
+	Requests string `yaml:"requests,omitempty" json:"requests,omitempty" jsonschema:"enum=ok,enum=all"`
 	// Sample caps how many traces are fetched (default 200).
 	Sample int `yaml:"sample,omitempty" json:"sample,omitempty"`
 	// Within bounds the wait for traces to complete (default 30s).
@@ -170,6 +182,9 @@ type LogAssertion struct {
 	Every *EveryRule `yaml:"every,omitempty" json:"every,omitempty"`
 	// Count compares the number of matching lines: "> 0", "== load.ok".
 	Count string `yaml:"count,omitempty" json:"count,omitempty"`
+	// AllowEmpty lets the rule pass when the services wrote no line at all
+	// during the run; otherwise silence fails, since it proves nothing.
+	AllowEmpty bool `yaml:"allow_empty,omitempty" json:"allow_empty,omitempty"`
 }
 
 // EveryRule is a requirement on every selected JSON log line.

@@ -3,7 +3,9 @@ package topology
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -26,7 +28,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // are reported at once.
 func (t *Topology) Validate() error {
 	var errs []error
-	for _, name := range sortedKeys(t.Services) {
+	for _, name := range slices.Sorted(maps.Keys(t.Services)) {
 		s := t.Services[name]
 		fail := func(format string, args ...any) {
 			errs = append(errs, fmt.Errorf("service %s: %s: %s", name, ExtensionKey, fmt.Sprintf(format, args...)))
@@ -53,7 +55,7 @@ func (t *Topology) Validate() error {
 		if x.Metrics != nil && !s.HasPort(x.Metrics.Port) {
 			fail("metrics.port %d is not a declared port (ports, expose or listen: %v)", x.Metrics.Port, s.Ports)
 		}
-		for _, env := range sortedKeys(x.Listen) {
+		for _, env := range slices.Sorted(maps.Keys(x.Listen)) {
 			if !envName.MatchString(env) {
 				fail("listen: %q is not an environment variable name", env)
 			}
@@ -81,16 +83,11 @@ func kindList() string {
 
 // HasPort reports whether p is one of the service's declared container ports.
 func (s *Service) HasPort(p int) bool {
-	for _, q := range s.Ports {
-		if q == p {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(s.Ports, p)
 }
 
 // Names lists every service, sorted.
-func (t *Topology) Names() []string { return sortedKeys(t.Services) }
+func (t *Topology) Names() []string { return slices.Sorted(maps.Keys(t.Services)) }
 
 // Resolver adapts an address lookup to Rewrite: it accepts only declared
 // ports of known services and asks addr for the real address.
@@ -130,7 +127,7 @@ func (t *Topology) Closure(names []string) ([]string, error) {
 	for _, n := range names {
 		visit(n)
 	}
-	return sortedKeys(seen), nil
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 func (t *Topology) known(names []string) error {
@@ -217,6 +214,38 @@ func (t *Topology) OfKind(k Kind) []string {
 		}
 	}
 	return out
+}
+
+// Pick chooses the service a client of kind k talks to among started (all
+// services when started is nil): the named one, or else the only one of
+// that kind. Several of a kind without a name is ambiguous, not a guess.
+func (t *Topology) Pick(k Kind, named string, started []string) (string, error) {
+	in := func(n string) bool { return started == nil || slices.Contains(started, n) }
+	if named != "" {
+		s, ok := t.Services[named]
+		switch {
+		case !ok:
+			return "", fmt.Errorf("no service %q in %s", named, t.File)
+		case s.Meshproof.Kind != k:
+			return "", fmt.Errorf("service %s is of kind %s, want %s", named, s.Meshproof.Kind, k)
+		case !in(named):
+			return "", fmt.Errorf("service %s is not started (add it to environment.services)", named)
+		}
+		return named, nil
+	}
+	var found []string
+	for _, n := range t.OfKind(k) {
+		if in(n) {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no started service of kind %s (x-meshproof.kind in %s)", k, t.File)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("several services of kind %s (%s): name one with service:", k, strings.Join(found, ", "))
 }
 
 // UnderTest lists the services marked under_test, sorted: the set a

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,9 +52,7 @@ func WithEnv(env map[string]string) Option {
 		if c.env == nil {
 			c.env = map[string]string{}
 		}
-		for k, v := range env {
-			c.env[k] = v
-		}
+		maps.Copy(c.env, env)
 	}
 }
 
@@ -123,7 +123,7 @@ func Load(ctx context.Context, file string, opts ...Option) (*Topology, error) {
 		Services: make(map[string]*Service, len(project.Services)),
 	}
 	var errs []error
-	for _, name := range sortedKeys(project.Services) {
+	for _, name := range slices.Sorted(maps.Keys(project.Services)) {
 		svc, err := convertService(project.Services[name], dir)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", name, err))
@@ -140,56 +140,30 @@ func Load(ctx context.Context, file string, opts ...Option) (*Topology, error) {
 	return t, nil
 }
 
+// convertService turns compose-go's service into ours: the fields meshproof
+// uses, with paths made absolute against dir, ports merged from ports,
+// expose and the x-meshproof listen ports, and the extension's defaults
+// filled in.
 func convertService(sc types.ServiceConfig, dir string) (*Service, error) {
 	s := &Service{
 		Name:        sc.Name,
 		Image:       sc.Image,
 		Command:     append([]string(nil), sc.Command...),
 		Entrypoint:  append([]string(nil), sc.Entrypoint...),
-		Environment: map[string]string{},
+		Environment: setValues(sc.Environment),
+		Build:       convertBuild(sc.Build, dir),
 	}
-	for k, v := range sc.Environment {
-		// A bare `- NAME` without a value and without a value in the
-		// interpolation environment stays unset, as in compose.
-		if v != nil {
-			s.Environment[k] = *v
-		}
-	}
-	if b := sc.Build; b != nil {
-		s.Build = &Build{Context: absFrom(dir, b.Context), Dockerfile: b.Dockerfile, Target: b.Target}
-		if len(b.Args) > 0 {
-			s.Build.Args = map[string]string{}
-			for k, v := range b.Args {
-				if v != nil {
-					s.Build.Args[k] = *v
-				}
-			}
-		}
-		// compose-go may resolve the dockerfile against the context; keep it
-		// relative to Context as documented.
-		if filepath.IsAbs(s.Build.Dockerfile) {
-			if rel, err := filepath.Rel(s.Build.Context, s.Build.Dockerfile); err == nil && !strings.HasPrefix(rel, "..") {
-				s.Build.Dockerfile = rel
-			}
-		}
-	}
-	seen := map[int]bool{}
-	addPort := func(p int) {
-		if p > 0 && !seen[p] {
-			seen[p] = true
-			s.Ports = append(s.Ports, p)
-		}
-	}
+	var ports portSet
 	for _, p := range sc.Ports {
-		addPort(int(p.Target))
+		ports.add(int(p.Target))
 	}
 	for _, e := range sc.Expose {
-		ports, err := parseExpose(e)
+		exposed, err := parseExpose(e)
 		if err != nil {
 			return nil, err
 		}
-		for _, p := range ports {
-			addPort(p)
+		for _, p := range exposed {
+			ports.add(p)
 		}
 	}
 	for dep := range sc.DependsOn {
@@ -217,9 +191,10 @@ func convertService(sc types.ServiceConfig, dir string) (*Service, error) {
 	s.Meshproof = ext
 	// Listen ports are ports the service has even where compose does not
 	// publish them (internal gRPC ports): they are declared for rewriting.
-	for _, env := range sortedKeys(ext.Listen) {
-		addPort(ext.Listen[env])
+	for _, env := range slices.Sorted(maps.Keys(ext.Listen)) {
+		ports.add(ext.Listen[env])
 	}
+	s.Ports = ports.list
 	sort.Ints(s.Ports)
 	if s.Meshproof.ReadyTimeout == 0 {
 		s.Meshproof.ReadyTimeout = DefaultReadyTimeout
@@ -228,6 +203,55 @@ func convertService(sc types.ServiceConfig, dir string) (*Service, error) {
 		m.Path = "/metrics"
 	}
 	return s, nil
+}
+
+// setValues keeps the variables that have a value: a bare `- NAME` without
+// a value and without a value in the interpolation environment stays unset,
+// as in compose.
+func setValues(m types.MappingWithEquals) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	return out
+}
+
+// convertBuild is the build section with its context made absolute, or nil.
+func convertBuild(b *types.BuildConfig, dir string) *Build {
+	if b == nil {
+		return nil
+	}
+	out := &Build{Context: absFrom(dir, b.Context), Dockerfile: b.Dockerfile, Target: b.Target}
+	if len(b.Args) > 0 {
+		out.Args = setValues(b.Args)
+	}
+	// compose-go may resolve the dockerfile against the context; keep it
+	// relative to Context as documented.
+	if filepath.IsAbs(out.Dockerfile) {
+		if rel, err := filepath.Rel(out.Context, out.Dockerfile); err == nil && !strings.HasPrefix(rel, "..") {
+			out.Dockerfile = rel
+		}
+	}
+	return out
+}
+
+// portSet collects a service's ports once each, ignoring unset (zero) ones.
+type portSet struct {
+	seen map[int]bool
+	list []int
+}
+
+func (ps *portSet) add(p int) {
+	if p <= 0 || ps.seen[p] {
+		return
+	}
+	if ps.seen == nil {
+		ps.seen = map[int]bool{}
+	}
+	ps.seen[p] = true
+	ps.list = append(ps.list, p)
 }
 
 var lineRef = regexp.MustCompile(`^line \d+: `)
@@ -246,8 +270,7 @@ func decodeExt(raw any) (Ext, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&ext); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
 			msgs := make([]string, 0, len(te.Errors))
 			for _, m := range te.Errors {
 				// Line numbers refer to the re-encoded text, not the file.
@@ -290,13 +313,4 @@ func absFrom(dir, p string) string {
 		return p
 	}
 	return filepath.Join(dir, p)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

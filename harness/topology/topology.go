@@ -86,6 +86,12 @@ type Ext struct {
 	// Offline says how to build this service's image on a Docker host that
 	// cannot pull its base images (see OfflineBuild).
 	Offline *OfflineBuild `yaml:"offline,omitempty" json:"offline,omitempty"`
+	// Endpoint is how a client reaches the service, written against its
+	// compose name and container port, credentials included
+	// ("amqp://guest:guest@rabbitmq:5672/", "http://jaeger:16686"). The
+	// environment resolves it to the run's real address; assertion code
+	// never spells a port or a password.
+	Endpoint string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
 	// Fixtures is a directory (relative to the compose file) of seed files:
 	// *.sql for postgres, *.json bucket lists for localstack.
 	Fixtures string `yaml:"fixtures,omitempty" json:"fixtures,omitempty"`

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/meshproof/meshproof/mesh/defects"
 	"github.com/meshproof/meshproof/mesh/server"
 	"github.com/meshproof/meshproof/mesh/telemetry"
 	greetingv3 "github.com/meshproof/meshproof/proto/greeting/v3"
@@ -87,9 +88,19 @@ func errorHandler(log *slog.Logger, upstream string) runtime.ErrorHandlerFunc {
 		if failing == "" && httpCode == http.StatusServiceUnavailable {
 			failing = upstream
 		}
+		if defects.Active(defects.GatewayBlamesService) && failing != "" {
+			failing = upstream // gateway-blames-upstream
+		}
+		if httpCode >= 500 && defects.Active(defects.Gateway200OnFailure) {
+			writeEmpty(w) // gateway-200-on-peer-failure: the failure vanishes
+			return
+		}
 		if httpCode >= 500 {
+			// Every 5xx names the failing service, the upstream included, so
+			// one log rule can tell who was blamed; the failure is logged at
+			// error only where it started (the upstream itself failed).
 			if failing == upstream {
-				log.ErrorContext(ctx, "upstream call failed", "peer", upstream, "err", st.Message())
+				log.ErrorContext(ctx, "upstream call failed", "peer", upstream, "failing_service", failing, "err", st.Message())
 			} else {
 				log.WarnContext(ctx, "request failed in the mesh", "failing_service", failing, "err", st.Message())
 			}
@@ -98,4 +109,12 @@ func errorHandler(log *slog.Logger, upstream string) runtime.ErrorHandlerFunc {
 		w.WriteHeader(httpCode)
 		_ = json.NewEncoder(w).Encode(ErrorBody{Error: st.Message(), Code: st.Code().String(), Service: failing})
 	}
+}
+
+// writeEmpty answers 200 with no greetings (the gateway-200-on-peer-failure
+// defect only).
+func writeEmpty(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(`{"greeting":[]}` + "\n"))
 }

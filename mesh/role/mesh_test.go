@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -104,9 +105,7 @@ func (m *mesh) get(t *testing.T, header http.Header) (*http.Response, []byte) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.inst[config.Gateway].Addr()+"/api/greeting", nil)
 	require.NoError(t, err)
-	for k, v := range header {
-		req.Header[k] = v
-	}
+	maps.Copy(req.Header, header)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -226,7 +225,7 @@ func TestMeshAnswersInOrderWithOneTrace(t *testing.T) {
 
 	// The happy path logs no error line, and every request line names its trace.
 	for r, buf := range m.logs {
-		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		for line := range strings.SplitSeq(strings.TrimSpace(buf.String()), "\n") {
 			var rec map[string]any
 			require.NoError(t, json.Unmarshal([]byte(line), &rec), "%s logs JSON lines", r)
 			assert.NotEqual(t, "ERROR", rec["level"], "%s: %s", r, line)
@@ -317,7 +316,7 @@ func TestMetricsAreLabelledAndStartAtZero(t *testing.T) {
 	} {
 		assert.Contains(t, string(text), want)
 	}
-	for _, line := range strings.Split(string(text), "\n") {
+	for line := range strings.SplitSeq(string(text), "\n") {
 		if line != "" && !strings.HasPrefix(line, "#") {
 			assert.Contains(t, line, `service="service-a"`)
 		}

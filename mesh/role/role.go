@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/stats"
 
 	"github.com/meshproof/meshproof/mesh/config"
+	"github.com/meshproof/meshproof/mesh/defects"
 	"github.com/meshproof/meshproof/mesh/gateway"
 	"github.com/meshproof/meshproof/mesh/server"
 	"github.com/meshproof/meshproof/mesh/sink"
@@ -66,6 +67,7 @@ type Instance struct {
 	conns  []*grpc.ClientConn
 	sinks  []sink.Writer
 
+	bgCtx    context.Context    // ends when the role stops
 	bgCancel context.CancelFunc // ends connect loops and the consumer
 	bg       sync.WaitGroup
 	serveErr chan error
@@ -133,7 +135,7 @@ func Start(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Instance
 		return nil, err
 	}
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	in.bgCancel = cancel
+	in.bgCtx, in.bgCancel = bgCtx, cancel
 
 	if cfg.Role == config.Gateway {
 		h, err := gateway.New(bgCtx, peers[0].Client, peers[0].Name, tel)
@@ -229,6 +231,9 @@ func (in *Instance) setServing(ok bool) {
 func (in *Instance) dialPeers() ([]server.Peer, error) {
 	var peers []server.Peer
 	for _, p := range in.cfg.Peers {
+		if defects.Active(defects.ESkipsH) && p.Role == "service-h" {
+			continue // e-skips-h: E never calls H
+		}
 		conn, err := grpc.NewClient(p.Addr,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithConnectParams(grpc.ConnectParams{

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/meshproof/meshproof/mesh/config"
+	"github.com/meshproof/meshproof/mesh/defects"
 	"github.com/meshproof/meshproof/mesh/sink"
 	"github.com/meshproof/meshproof/mesh/sink/amqpsink"
 	"github.com/meshproof/meshproof/mesh/sink/mongosink"
@@ -61,12 +64,16 @@ func newSinks(cfg *config.Config, tel *telemetry.Telemetry) ([]sink.Writer, erro
 	}
 	if cfg.S3 != nil {
 		out = append(out, s3sink.New(s3sink.Config{
-			Bucket: cfg.S3.Bucket, Prefix: string(cfg.Role), Endpoint: cfg.S3.Endpoint,
+			Bucket: cfg.S3.Bucket, Prefix: s3Prefix(cfg.Role), Endpoint: cfg.S3.Endpoint,
 			Region: cfg.S3.Region, AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey,
 		}, tr))
 	}
 	if cfg.AMQP != nil && !cfg.AMQP.Consume {
-		out = append(out, amqpsink.NewPublisher(cfg.AMQP.URL, cfg.AMQP.Queue, tr, tel.Propagator, tel.Logger))
+		prop := tel.Propagator
+		if defects.Active(defects.DNoTraceHeaders) {
+			prop = propagation.NewCompositeTextMapPropagator() // injects nothing
+		}
+		out = append(out, amqpsink.NewPublisher(cfg.AMQP.URL, cfg.AMQP.Queue, tr, prop, tel.Logger))
 	}
 	return out, nil
 }
@@ -93,16 +100,31 @@ func (in *Instance) connect(ctx context.Context) {
 		Tracer: in.tel.Tracer(), Prop: in.tel.Propagator, Log: in.log,
 		Handle:     in.storeConsumed,
 		OnReady:    func() { in.setServing(true) },
+		OnLost:     in.consumerLost,
 		OnConsumed: in.tel.Metrics.Consumed.Inc,
 	}
 	c.Run(ctx)
 }
 
+// consumerLost: a consumer that is not consuming is not serving, or the
+// queue would grow behind a green health check until it is back (the
+// consumer logs why).
+func (in *Instance) consumerLost(error) { in.setServing(false) }
+
 // storeConsumed writes a consumed greeting to every store; fresh is the
 // last store's answer (the ledger, for service-f), the one written last.
 func (in *Instance) storeConsumed(ctx context.Context, g *greetingv3.Greeting) (bool, error) {
+	if in.stalls() {
+		return in.stall()
+	}
+	if dropsGreeting() {
+		return true, nil
+	}
 	fresh := true
 	for _, s := range in.sinks {
+		if skipsStore(s) {
+			continue
+		}
 		wctx, cancel := context.WithTimeout(ctx, in.cfg.CallTimeout)
 		f, err := s.Write(wctx, g)
 		cancel()
@@ -111,7 +133,12 @@ func (in *Instance) storeConsumed(ctx context.Context, g *greetingv3.Greeting) (
 			in.log.ErrorContext(ctx, "store consumed greeting", "sink", s.Name(), "id", g.GetId(), "err", err)
 			return false, fmt.Errorf("%s: %w", s.Name(), err)
 		}
+		in.writeCopy(ctx, s, g)
 		fresh = f
+	}
+	in.tel.Metrics.Processed.Inc()
+	if !fresh {
+		in.tel.Metrics.Redelivered.Inc()
 	}
 	in.log.InfoContext(ctx, "greeting consumed", "id", g.GetId(), "fresh", fresh)
 	return fresh, nil

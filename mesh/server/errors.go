@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -36,9 +37,7 @@ func FailingService(err error) string {
 func withFailing(code codes.Code, msg, reason, failing string, meta map[string]string) error {
 	st := status.New(code, msg)
 	md := map[string]string{"service": failing}
-	for k, v := range meta {
-		md[k] = v
-	}
+	maps.Copy(md, meta)
 	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain, Metadata: md}); err == nil {
 		st = withInfo
 	}

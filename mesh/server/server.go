@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/meshproof/meshproof/mesh/defects"
 	"github.com/meshproof/meshproof/mesh/sink"
 	"github.com/meshproof/meshproof/mesh/sink/amqpsink"
 	"github.com/meshproof/meshproof/mesh/telemetry"
@@ -72,6 +73,12 @@ func (s *Server) Greeting(ctx context.Context, _ *greetingv3.GreetingRequest) (*
 	}
 	if err := s.store(ctx, own); err != nil {
 		return nil, err
+	}
+	if defects.Active(defects.BSlow) {
+		sink.Sleep(ctx, 300*time.Millisecond) // b-slow: 300 ms of nothing
+	}
+	if defects.Active(defects.CErrorLog) {
+		s.log.ErrorContext(ctx, "greeting handled badly", "id", own.GetId()) // c-error-log
 	}
 	results, err := s.callPeers(ctx, own)
 	if err != nil {

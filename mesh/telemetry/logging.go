@@ -6,6 +6,8 @@ import (
 	"log/slog"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/meshproof/meshproof/mesh/defects"
 )
 
 // NewLogger returns the JSON logger every role uses: time, level, msg,
@@ -21,7 +23,7 @@ func NewLogger(w io.Writer, service string, level slog.Leveler) *slog.Logger {
 type traceHandler struct{ slog.Handler }
 
 func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !defects.Active(defects.ALogNoTraceID) {
 		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)

@@ -6,6 +6,8 @@ import (
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/meshproof/meshproof/mesh/defects"
 )
 
 // Metrics are the Prometheus series of one role. Every series carries
@@ -20,6 +22,8 @@ type Metrics struct {
 
 	Published    prometheus.Counter
 	Consumed     prometheus.Counter
+	Processed    prometheus.Counter
+	Redelivered  prometheus.Counter
 	SinkWrites   *prometheus.CounterVec
 	SpansDropped prometheus.Counter
 }
@@ -47,6 +51,18 @@ func NewMetrics(service, version string, sinks ...string) *Metrics {
 			Name: "greeting_messages_consumed_total",
 			Help: "Distinct greetings consumed from RabbitMQ, stored and acked (redeliveries of a stored greeting are not counted again).",
 		}),
+		// Processed and Redelivered let a scenario tell redeliveries from
+		// double effects: every delivery is processed, only fresh ones count
+		// as consumed, and the difference are duplicates absorbed by the
+		// stores' idempotent writes.
+		Processed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "greeting_messages_processed_total",
+			Help: "Deliveries consumed from RabbitMQ and stored (or found stored) before the ack, redeliveries included.",
+		}),
+		Redelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "greeting_messages_redelivered_total",
+			Help: "Deliveries of a greeting that was already stored (a redelivery), absorbed without a second write.",
+		}),
 		SinkWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "greeting_sink_writes_total",
 			Help: "Writes to a store or broker, by sink and result (ok, error).",
@@ -66,10 +82,18 @@ func NewMetrics(service, version string, sinks ...string) *Metrics {
 		m.SinkWrites.WithLabelValues(s, "ok")
 		m.SinkWrites.WithLabelValues(s, "error")
 	}
-	r.MustRegister(m.GRPCServer, m.GRPCClient, m.Published, m.Consumed, m.SinkWrites, m.SpansDropped, buildInfo,
+	r.MustRegister(m.GRPCServer, m.GRPCClient, m.Published, m.Consumed, m.Processed, m.Redelivered, m.SinkWrites, m.SpansDropped, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if defects.Active(defects.FConsumedTwice) {
+		m.Consumed = twice{m.Consumed} // registered above; only Inc changes
+	}
 	return m
 }
+
+// twice is the f-consumed-counts-twice defect: each Inc adds 2.
+type twice struct{ prometheus.Counter }
+
+func (t twice) Inc() { t.Add(2) }
 
 // SinkResult counts one write.
 func (m *Metrics) SinkResult(sink string, err error) {

@@ -15,9 +15,9 @@ import (
 
 	"github.com/meshproof/meshproof/bench"
 	"github.com/meshproof/meshproof/harness/backend/docker"
+	"github.com/meshproof/meshproof/harness/backend/images"
 	"github.com/meshproof/meshproof/harness/backend/local"
 	"github.com/meshproof/meshproof/harness/environment"
-	"github.com/meshproof/meshproof/harness/images"
 	"github.com/meshproof/meshproof/harness/load"
 	"github.com/meshproof/meshproof/harness/topology"
 )
@@ -105,7 +105,7 @@ func startupFigure(st startup, services int) bench.Figure {
 	if st.UpWall-st.Total > 2 {
 		ref += fmt.Sprintf("; Up itself returned after %.1f s, %.1f s of it before the first service started", st.UpWall, st.UpWall-st.Total)
 	}
-	return bench.NewFigure(7, fmt.Sprintf("%s backend: %d services all ready", st.Backend, services), st.Total, "s", nil, ref)
+	return bench.NewFigure(startupItem(st.Backend), fmt.Sprintf("%s backend: %d services all ready", st.Backend, services), st.Total, "s", nil, ref)
 }
 
 func (r *runner) down(ctx context.Context, env environment.Environment) {
@@ -116,24 +116,29 @@ func (r *runner) down(ctx context.Context, env environment.Environment) {
 	}
 }
 
-// itemLocalEnvironment measures item 7 on the local backend and, on the
-// same environment, item 8: the mesh's own latency with 20 users.
+// itemLocalEnvironment measures the start-up of the local backend and, on
+// the same environment, the mesh's own latency with 20 users (mesh-local).
 func (r *runner) itemLocalEnvironment(ctx context.Context) error {
+	// Issue 16's mesh goal; the mesh is not optimised in that change, so
+	// the figure is listed (and counts as missed) until someone measures it.
+	f := bench.Unmeasured(itemMeshLocal, "mesh throughput at 20 users ÷ before", bench.AtLeast(2), "not measured in this change")
+	f.Unit = "x"
+	r.add(f)
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	topo, err := topology.Load(ctx, filepath.Join(r.root, "docker-compose.yml"))
 	if err != nil {
-		r.add(bench.Unmeasured(7, "local backend: all services ready", nil, err.Error()))
-		r.add(bench.Unmeasured(8, "mesh GET /api/greeting p50, 20 users", nil, "no environment: "+err.Error()))
+		r.add(bench.Unmeasured(itemMeshLocal, "local backend: all services ready", nil, err.Error()))
+		r.add(bench.Unmeasured(itemMeshLocal, "mesh GET /api/greeting p50, 20 users", nil, "no environment: "+err.Error()))
 		return err
 	}
 	n := len(topo.Names())
-	r.logf("item 7: start-up, local backend, %d services", n)
+	r.logf("item %s: start-up, local backend, %d services", itemMeshLocal, n)
 	env, st, err := r.up(ctx, local.New(), topo)
-	r.details["7_startup_local"] = st
+	r.details["mesh-local_startup"] = st
 	if err != nil {
-		r.add(bench.Unmeasured(7, fmt.Sprintf("local backend: %d services all ready", n), nil, "local backend not working: "+firstLine(err)))
-		r.add(bench.Unmeasured(8, "mesh GET /api/greeting p50, 20 users", nil, "no local environment"))
+		r.add(bench.Unmeasured(itemMeshLocal, fmt.Sprintf("local backend: %d services all ready", n), nil, "local backend not working: "+firstLine(err)))
+		r.add(bench.Unmeasured(itemMeshLocal, "mesh GET /api/greeting p50, 20 users", nil, "no local environment"))
 		return err
 	}
 	defer r.down(ctx, env)
@@ -141,35 +146,35 @@ func (r *runner) itemLocalEnvironment(ctx context.Context) error {
 	return r.meshLatency(ctx, env)
 }
 
-// meshLatency is item 8.
+// meshLatency is the mesh-local item's latency at 20 users.
 func (r *runner) meshLatency(ctx context.Context, env environment.Environment) error {
 	const users = 20
 	target := env.Resolve("http://gateway:8080/api/greeting")
-	r.logf("item 8: the mesh, GET %s, %d users, 15s after a 3s warm-up", target, users)
+	r.logf("item %s: the mesh, GET %s, %d users, 15s after a 3s warm-up", itemMeshLocal, target, users)
 	cfg := load.Config{Target: target, Users: users, Duration: 15 * time.Second, Warmup: 3 * time.Second, Timeout: 10 * time.Second}
 	name50, name99 := "mesh GET /api/greeting p50, 20 users", "mesh GET /api/greeting p99, 20 users"
 	if err := load.Preflight(ctx, cfg); err != nil {
-		r.add(bench.Unmeasured(8, name50, nil, err.Error()))
+		r.add(bench.Unmeasured(itemMeshLocal, name50, nil, err.Error()))
 		return err
 	}
 	res, err := load.Run(ctx, cfg)
 	if err != nil {
-		r.add(bench.Unmeasured(8, name50, nil, err.Error()))
+		r.add(bench.Unmeasured(itemMeshLocal, name50, nil, err.Error()))
 		return err
 	}
 	m := res.Measured()
-	r.details["8_mesh"] = map[string]any{
+	r.details["mesh-local_latency"] = map[string]any{
 		"users": users, "requests": m.Requests, "errors": m.Errors, "rps": res.Throughput(),
 		"latency": res.Latency, "error_reasons": res.ErrorReasons,
 	}
 	ref := fmt.Sprintf("%d requests, %d errors, %.0f req/s, local backend on this machine; the seed's one trace took %d ms on EKS with Istio",
 		m.Requests, m.Errors, res.Throughput(), seedTraceMs)
-	r.add(bench.NewFigure(8, name50, res.Latency.P50Ms, "ms", nil, ref))
-	r.add(bench.NewFigure(8, name99, res.Latency.P99Ms, "ms", nil, fmt.Sprintf("p50 ÷ seed's 195 ms = %.2f×", res.Latency.P50Ms/seedTraceMs)))
+	r.add(bench.NewFigure(itemMeshLocal, name50, res.Latency.P50Ms, "ms", nil, ref))
+	r.add(bench.NewFigure(itemMeshLocal, name99, res.Latency.P99Ms, "ms", nil, fmt.Sprintf("p50 ÷ seed's 195 ms = %.2f×", res.Latency.P50Ms/seedTraceMs)))
 	return nil
 }
 
-// itemDockerStartup is item 7 on the docker backend, with the offline
+// itemDockerStartup is the startup-docker item: start-up on the docker backend, with the offline
 // stand-in images (built first if missing; the build is not timed).
 func (r *runner) itemDockerStartup(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -177,36 +182,36 @@ func (r *runner) itemDockerStartup(ctx context.Context) error {
 	name := "docker backend: all services ready"
 	d := docker.New(docker.WithLog(io.Discard))
 	if err := d.Ping(ctx); err != nil {
-		r.add(bench.Unmeasured(7, name, nil, "no Docker daemon: "+firstLine(err)))
+		r.add(bench.Unmeasured(itemStartupDocker, name, nil, "no Docker daemon: "+firstLine(err)))
 		return err
 	}
 	// The env file goes under bench/out so that the shared .env.offline
 	// beside docker-compose.yml is never rewritten by a benchmark.
 	envFile := filepath.Join(r.outDir, "out", "env.offline")
-	r.logf("item 7: start-up, docker backend (checking the stand-in images first)")
+	r.logf("item %s: start-up, docker backend (checking the stand-in images first)", itemStartupDocker)
 	if _, err := images.Build(ctx, images.WithRoot(r.root), images.WithEnvFile(envFile)); err != nil {
-		r.add(bench.Unmeasured(7, name, nil, "stand-in images: "+firstLine(err)))
+		r.add(bench.Unmeasured(itemStartupDocker, name, nil, "stand-in images: "+firstLine(err)))
 		return err
 	}
 	topo, err := topology.Load(ctx, filepath.Join(r.root, "docker-compose.yml"), topology.WithEnvFile(envFile))
 	if err != nil {
-		r.add(bench.Unmeasured(7, name, nil, err.Error()))
+		r.add(bench.Unmeasured(itemStartupDocker, name, nil, err.Error()))
 		return err
 	}
 	n := len(topo.Names())
 	if err := d.Preflight(ctx, topo, topo.Names()); err != nil {
-		r.add(bench.Unmeasured(7, fmt.Sprintf("docker backend: %d services all ready", n), nil, firstLine(err)))
+		r.add(bench.Unmeasured(itemStartupDocker, fmt.Sprintf("docker backend: %d services all ready", n), nil, firstLine(err)))
 		return err
 	}
 	env, st, err := r.up(ctx, d, topo)
-	r.details["7_startup_docker"] = st
+	r.details["startup-docker"] = st
 	if err != nil {
-		r.add(bench.Unmeasured(7, fmt.Sprintf("docker backend: %d services all ready", n), nil, "docker backend not working: "+firstLine(err)))
+		r.add(bench.Unmeasured(itemStartupDocker, fmt.Sprintf("docker backend: %d services all ready", n), nil, "docker backend not working: "+firstLine(err)))
 		return err
 	}
 	defer r.down(ctx, env)
 	f := startupFigure(st, n)
-	if l, ok := r.details["7_startup_local"].(startup); ok && l.Error == "" && l.Total > 0 {
+	if l, ok := r.details["mesh-local_startup"].(startup); ok && l.Error == "" && l.Total > 0 {
 		f.Ref = fmt.Sprintf("%.1f× the local backend's %.1f s; %s", st.Total/l.Total, l.Total, f.Ref)
 	}
 	r.add(f)
@@ -219,4 +224,12 @@ func firstLine(err error) string {
 		s = s[:300] + "…"
 	}
 	return s
+}
+
+// startupItem is the item a backend's start-up figure belongs to.
+func startupItem(backend string) string {
+	if backend == "docker" {
+		return itemStartupDocker
+	}
+	return itemMeshLocal
 }

@@ -21,12 +21,6 @@ import (
 // connections, for every tool.
 const conns = 50
 
-// greetingMethod is the unary call of item 2, as our engine and ghz name it.
-const (
-	greetingMethod    = "greeting.v3.GreetingService/Greeting"
-	greetingMethodGhz = "greeting.v3.GreetingService.Greeting"
-)
-
 // roundResult is one tool's run in one round.
 type roundResult struct {
 	Round    int     `json:"round"`
@@ -68,6 +62,11 @@ func (r *runner) interleave(ctx context.Context, tools []string, one func(ctx co
 			}
 			o, err := one(ctx, t)
 			rr := roundResult{Round: i + 1, Tool: t, RPS: o.rps, Requests: o.requests, Errors: o.errors, CPUSeconds: o.u.CPUSeconds}
+			if err == nil && o.errors > 0 {
+				// A round with errors measured something else than the
+				// ratio's subject: it is reported, never counted.
+				err = fmt.Errorf("%d of %d requests failed; round excluded from the ratio", o.errors, o.requests)
+			}
 			if err != nil {
 				rr.Err = err.Error()
 				r.logf("  round %d %s: %v", i+1, t, err)
@@ -92,7 +91,7 @@ func cpuPerReq(cpuSeconds float64, requests int64) float64 {
 // cpuFigure compares the CPU each tool's process spends per request, summed
 // over all successful rounds: on a shared host this is steadier than
 // requests/s, since a neighbour's load slows both sides of a round.
-func cpuFigure(item int, name, peer string, rounds []roundResult) bench.Figure {
+func cpuFigure(item, name, tool, peer string, rounds []roundResult) bench.Figure {
 	var cpu, req = map[string]float64{}, map[string]int64{}
 	for _, rr := range rounds {
 		if rr.Err == "" {
@@ -100,29 +99,42 @@ func cpuFigure(item int, name, peer string, rounds []roundResult) bench.Figure {
 			req[rr.Tool] += rr.Requests
 		}
 	}
-	o, p := cpuPerReq(cpu["ours"], req["ours"]), cpuPerReq(cpu[peer], req[peer])
+	o, p := cpuPerReq(cpu[tool], req[tool]), cpuPerReq(cpu[peer], req[peer])
 	if o == 0 || p == 0 {
-		return bench.Unmeasured(item, name, nil, "no successful round")
+		return bench.Unmeasured(item, name, nil, "no clean round")
 	}
 	return bench.NewFigure(item, name, bench.Ratio(o, p), "x", nil,
-		fmt.Sprintf("ours %.1f µs, %s %.1f µs of its own CPU per request (lower is better)", o, peer, p))
+		fmt.Sprintf("%s %.1f µs, %s %.1f µs of its own CPU per request (lower is better)", tool, o, peer, p))
 }
 
-// ratioFigure is ours ÷ peer over the best round of each.
-func ratioFigure(item int, name, peer string, rps map[string][]float64, goal *bench.Goal, n int) bench.Figure {
-	ours, theirs := rps["ours"], rps[peer]
+// ratioFigure is tool ÷ peer over the best clean round of each; rounds
+// with errors were left out of rps by interleave and are counted here.
+func ratioFigure(item, name, tool, peer string, rps map[string][]float64, goal *bench.Goal, rounds []roundResult) bench.Figure {
+	ours, theirs := rps[tool], rps[peer]
+	excluded := map[string]int{}
+	for _, rr := range rounds {
+		if rr.Err != "" {
+			excluded[rr.Tool]++
+		}
+	}
+	left := ""
+	if excluded[tool]+excluded[peer] > 0 {
+		left = fmt.Sprintf("; rounds failed or with errors, excluded: %s %d, %s %d", tool, excluded[tool], peer, excluded[peer])
+	}
 	if len(ours) == 0 || len(theirs) == 0 {
-		return bench.Unmeasured(item, name, goal, fmt.Sprintf("no successful round (ours %d, %s %d)", len(ours), peer, len(theirs)))
+		f := bench.Unmeasured(item, name, goal, fmt.Sprintf("no clean round (%s %d, %s %d)%s", tool, len(ours), peer, len(theirs), left))
+		f.Unit = "x"
+		return f
 	}
 	o, p := bench.Best(ours), bench.Best(theirs)
 	return bench.NewFigure(item, name, bench.Ratio(o, p), "x", goal,
-		fmt.Sprintf("ours %s, %s %s (best of %d; medians %s / %s)", kRPS(o), peer, kRPS(p), n,
-			kRPS(bench.Median(ours)), kRPS(bench.Median(theirs))))
+		fmt.Sprintf("%s %s, %s %s (best of %d / %d clean rounds; medians %s / %s)%s", tool, kRPS(o), peer, kRPS(p), len(ours), len(theirs),
+			kRPS(bench.Median(ours)), kRPS(bench.Median(theirs)), left))
 }
 
-// itemThroughputHTTP is item 1: ours vs hey vs wrk on the trivial server.
+// itemThroughputHTTP is the http item: ours vs hey vs wrk on the trivial server.
 func (r *runner) itemThroughputHTTP(ctx context.Context) error {
-	r.logf("item 1: HTTP throughput, %d connections, %d rounds × %s per tool", conns, r.rounds, r.round)
+	r.logf("item %s: HTTP throughput, %d connections, %d rounds × %s per tool", itemHTTP, conns, r.rounds, r.round)
 	url := "http://" + r.srv.http + "/"
 	timeout := r.round + 30*time.Second
 	rps, rounds := r.interleave(ctx, []string{"ours", "hey", "wrk"}, func(ctx context.Context, tool string) (roundOut, error) {
@@ -138,10 +150,10 @@ func (r *runner) itemThroughputHTTP(ctx context.Context) error {
 			return roundOut{res.RPS, res.Requests, res.Errors, u}, err
 		}
 	})
-	r.details["1_throughput_http"] = map[string]any{"connections": conns, "round_seconds": r.round.Seconds(), "rounds": rounds}
-	r.add(ratioFigure(1, "HTTP throughput ours ÷ hey", "hey", rps, bench.AtLeast(1.2), r.rounds))
-	r.add(ratioFigure(1, "HTTP throughput ours ÷ wrk", "wrk", rps, bench.AtLeast(0.6), r.rounds))
-	r.add(cpuFigure(1, "CPU per HTTP request ours ÷ hey", "hey", rounds))
+	r.details["http"] = map[string]any{"connections": conns, "round_seconds": r.round.Seconds(), "rounds": rounds}
+	r.add(ratioFigure(itemHTTP, "HTTP throughput ours ÷ hey", "ours", "hey", rps, bench.AtLeast(1.2), rounds))
+	r.add(ratioFigure(itemHTTP, "HTTP throughput ours ÷ wrk", "ours", "wrk", rps, bench.AtLeast(0.6), rounds))
+	r.add(cpuFigure(itemHTTP, "CPU per HTTP request ours ÷ hey", "ours", "hey", rounds))
 	r.profileEngine(ctx, url)
 	return nil
 }
@@ -207,33 +219,7 @@ func (r *runner) profileEngine(ctx context.Context, url string) {
 	r.rep.ProfileNote = fmt.Sprintf("Profiled round (not counted above): %s, %.2f CPU s in %.1f s wall (%.0f µs of CPU per request, the engine's process only). "+
 		"Flat CPU by where it is spent: %s. Cumulative shares of the pieces a request goes through: %s.",
 		kRPS(s.RPS), u.CPUSeconds, u.Wall, 1e6*u.CPUSeconds/max(1, float64(s.Requests)), strings.Join(parts, ", "), strings.Join(cum, ", "))
-	r.details["1_profile_groups"] = groups
-}
-
-// itemThroughputGRPC is item 2: ours vs ghz, unary calls to a greeting
-// service with reflection (the bench's own, in the target server process).
-func (r *runner) itemThroughputGRPC(ctx context.Context) error {
-	// ghz spreads its workers over --connections; give it as many HTTP/2
-	// connections as our engine opens for 50 users, so both multiplex alike.
-	nconn := max(1, min(4, conns/16))
-	r.logf("item 2: gRPC throughput, %d workers over %d connections, %d rounds × %s", conns, nconn, r.rounds, r.round)
-	timeout := r.round + 30*time.Second
-	rps, rounds := r.interleave(ctx, []string{"ours", "ghz"}, func(ctx context.Context, tool string) (roundOut, error) {
-		if tool == "ours" {
-			s, u, err := r.engine(ctx, timeout, "-target", "grpc://"+r.srv.grpc, "-grpc-method", greetingMethod,
-				"-users", strconv.Itoa(conns), "-duration", secs(r.round))
-			return roundOut{s.RPS, s.Requests, s.Errors, u}, err
-		}
-		res, u, err := r.runGhz(ctx, timeout, "--insecure", "--call", greetingMethodGhz, "-d", "{}",
-			"-c", strconv.Itoa(conns), "--connections", strconv.Itoa(nconn), "-z", secs(r.round), "--format", "json", r.srv.grpc)
-		return roundOut{res.RPS, res.Requests, res.Errors, u}, err
-	})
-	r.details["2_throughput_grpc"] = map[string]any{"workers": conns, "connections": nconn, "round_seconds": r.round.Seconds(), "rounds": rounds}
-	f := ratioFigure(2, "gRPC throughput ours ÷ ghz", "ghz", rps, bench.AtLeast(1.5), r.rounds)
-	f.Note = "ghz counts the calls it cancels at the end as Unavailable"
-	r.add(f)
-	r.add(cpuFigure(2, "CPU per gRPC call ours ÷ ghz", "ghz", rounds))
-	return nil
+	r.details["http_profile_groups"] = groups
 }
 
 // stall asks the target server to stall for d and returns the window.
@@ -283,9 +269,10 @@ type stallResult struct {
 	err error
 }
 
-// itemCoordinatedOmission is item 3: a fixed arrival rate against a target
-// that stalls for one second. The true latencies follow from the schedule
-// and the stall window alone; our p99 must be within 10% of their p99.
+// itemCoordinatedOmission is the omission item: a fixed arrival rate
+// against a target that stalls for one second, for ours, hey and vegeta.
+// The true latencies follow from the schedule and the stall window alone;
+// our p99 must be within 10% of their p99.
 func (r *runner) itemCoordinatedOmission(ctx context.Context) error {
 	const (
 		rate       = 200.0
@@ -294,7 +281,7 @@ func (r *runner) itemCoordinatedOmission(ctx context.Context) error {
 		stallFor   = time.Second
 		heyWorkers = 10
 	)
-	r.logf("item 3: coordinated omission, open model %.0f/s for %s, 1s stall at +%s", rate, duration, stallAt)
+	r.logf("item %s: coordinated omission, open model %.0f/s for %s, 1s stall at +%s", itemOmission, rate, duration, stallAt)
 	url := "http://" + r.srv.http + "/"
 	name := "open model p99 under a 1s stall vs true p99"
 	goal := bench.AtMost(10)
@@ -305,10 +292,10 @@ func (r *runner) itemCoordinatedOmission(ctx context.Context) error {
 	st := <-stalled
 	switch {
 	case err != nil:
-		r.add(bench.Unmeasured(3, name, goal, err.Error()))
+		r.add(bench.Unmeasured(itemOmission, name, goal, err.Error()))
 		return err
 	case st.err != nil:
-		r.add(bench.Unmeasured(3, name, goal, st.err.Error()))
+		r.add(bench.Unmeasured(itemOmission, name, goal, st.err.Error()))
 		return st.err
 	}
 	interval := int64(float64(time.Second) / rate) // the engine's own step
@@ -330,18 +317,60 @@ func (r *runner) itemCoordinatedOmission(ctx context.Context) error {
 	} else {
 		r.logf("  hey: %v", herr)
 	}
-	r.details["3_coordinated_omission"] = map[string]any{
+	veg := r.vegetaUnderStall(ctx, rate, duration, stallAt, stallFor)
+	r.details["omission"] = map[string]any{
 		"rate": rate, "duration_s": duration.Seconds(), "stall_s": stallFor.Seconds(),
 		"requests": res.Requests, "dropped": res.Dropped, "late": res.Late,
 		"ours_p50_ms": res.Latency.P50Ms, "ours_p99_ms": ours, "ours_max_ms": res.Latency.MaxMs,
 		"true_p50_ms": bench.Percentile(truth, 50), "true_p99_ms": trueP99, "true_max_ms": bench.Percentile(truth, 100),
-		"hey": heyRes, "hey_error": errString(herr),
+		"hey": heyRes, "hey_error": errString(herr), "vegeta": veg,
 	}
-	f := bench.NewFigure(3, name+" (error %)", 100*bench.RelErr(ours, trueP99), "%", goal,
-		fmt.Sprintf("ours p99 %.0f ms, true p99 %.0f ms (from the schedule), hey p99 %s at the same rate (%d workers × %.0f/s)",
-			ours, trueP99, heyP99, heyWorkers, rate/heyWorkers))
+	f := bench.NewFigure(itemOmission, name+" (error %)", 100*bench.RelErr(ours, trueP99), "%", goal,
+		fmt.Sprintf("ours p99 %.0f ms, true p99 %.0f ms (from the schedule), hey p99 %s at the same rate (%d workers × %.0f/s); vegeta: %s",
+			ours, trueP99, heyP99, heyWorkers, rate/heyWorkers, veg))
 	r.add(f)
+	vname := "vegeta p99 under a 1s stall vs true p99 (error %)"
+	if veg.Err != "" {
+		r.add(bench.Unmeasured(itemOmission, vname, nil, veg.Err))
+		return nil
+	}
+	r.add(bench.NewFigure(itemOmission, vname, 100*bench.RelErr(veg.P99Ms, veg.TrueP99Ms), "%", nil, veg.String()))
 	return nil
+}
+
+// stalledVegeta is vegeta's run under the stall, against the true
+// latencies of its own schedule.
+type stalledVegeta struct {
+	Report    bench.VegetaReport `json:"report"`
+	P99Ms     float64            `json:"p99_ms"`
+	TrueP99Ms float64            `json:"true_p99_ms"`
+	Err       string             `json:"error,omitempty"`
+}
+
+func (v stalledVegeta) String() string {
+	if v.Err != "" {
+		return "not measured (" + v.Err + ")"
+	}
+	return fmt.Sprintf("vegeta p99 %.0f ms (from its actual send), true p99 of its schedule %.0f ms, %d requests", v.P99Ms, v.TrueP99Ms, v.Report.Requests)
+}
+
+// vegetaUnderStall runs vegeta at the same rate with the same stall. Its
+// schedule starts at its first send (the report's earliest) and steps
+// 1/rate, so the true latencies follow from it and the stall window as
+// they do for ours.
+func (r *runner) vegetaUnderStall(ctx context.Context, rate float64, duration, stallAt, stallFor time.Duration) stalledVegeta {
+	stalled := r.stallAfter(ctx, stallAt, stallFor)
+	rep, _, err := r.runVegeta(ctx, rate, duration)
+	st := <-stalled
+	switch {
+	case err != nil:
+		return stalledVegeta{Err: err.Error()}
+	case st.err != nil:
+		return stalledVegeta{Err: st.err.Error()}
+	}
+	interval := int64(float64(time.Second) / rate)
+	truth := bench.StallLatenciesMs(rep.Earliest.UnixNano(), interval, int(rep.Requests), st.w.StartNs, st.w.EndNs)
+	return stalledVegeta{Report: rep, P99Ms: rep.PercentilesMs["99"], TrueP99Ms: bench.Percentile(truth, 99)}
 }
 
 func errString(err error) string {
@@ -351,11 +380,11 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// itemAccuracy is item 4: our p50 and hey's agree on a steady 2ms handler.
+// itemAccuracy is the accuracy item: our p50 and hey's agree on a steady 2ms handler.
 func (r *runner) itemAccuracy(ctx context.Context) error {
 	const users = 10
 	d := 4 * time.Second
-	r.logf("item 4: accuracy, %d users on a 2ms handler, 2 interleaved rounds × %s", users, d)
+	r.logf("item %s: accuracy, %d users on a 2ms handler, 2 interleaved rounds × %s", itemAccuracy, users, d)
 	url := "http://" + r.srv.http + "/delay"
 	var ours, hey []float64
 	for i := range 2 {
@@ -378,24 +407,24 @@ func (r *runner) itemAccuracy(ctx context.Context) error {
 		}
 	}
 	name := "p50 ours vs hey, 2ms handler (difference %)"
-	r.details["4_accuracy"] = map[string]any{"users": users, "round_seconds": d.Seconds(), "ours_p50_ms": ours, "hey_p50_ms": hey}
+	r.details["accuracy"] = map[string]any{"users": users, "round_seconds": d.Seconds(), "ours_p50_ms": ours, "hey_p50_ms": hey}
 	if len(ours) == 0 || len(hey) == 0 {
-		r.add(bench.Unmeasured(4, name, bench.AtMost(10), "a tool failed; see the log"))
+		r.add(bench.Unmeasured(itemAccuracy, name, bench.AtMost(10), "a tool failed; see the log"))
 		return nil
 	}
 	o, h := bench.Median(ours), bench.Median(hey)
-	r.add(bench.NewFigure(4, name, 100*bench.RelErr(o, h), "%", bench.AtMost(10),
+	r.add(bench.NewFigure(itemAccuracy, name, 100*bench.RelErr(o, h), "%", bench.AtMost(10),
 		fmt.Sprintf("ours p50 %.2f ms, hey p50 %.2f ms (median of %d rounds; hey prints 0.1 ms steps)", o, h, len(ours))))
 	return nil
 }
 
-// itemFootprint is item 5: CPU seconds and peak RSS of the engine's
+// itemFootprint is the footprint item: CPU seconds and peak RSS of the engine's
 // process for 100k and 1M requests, each beside hey's for the same count.
 func (r *runner) itemFootprint(ctx context.Context) error {
 	url := "http://" + r.srv.http + "/"
-	r.logf("item 5: footprint, engine and hey in child processes, %d connections", conns)
+	r.logf("item %s: footprint, engine and hey in child processes, %d connections", itemFootprint, conns)
 	det := map[string]any{}
-	defer func() { r.details["5_footprint"] = det }()
+	defer func() { r.details["footprint"] = det }()
 	for _, n := range []int{100_000, 1_000_000} {
 		label := humanCount(n)
 		var goal *bench.Goal
@@ -406,7 +435,7 @@ func (r *runner) itemFootprint(ctx context.Context) error {
 		s, u, err := r.engine(ctx, 4*time.Minute, "-target", url, "-users", strconv.Itoa(conns), "-requests", strconv.Itoa(n))
 		det["ours_"+label] = map[string]any{"summary": s, "usage": u, "error": errString(err)}
 		if err != nil {
-			r.add(bench.Unmeasured(5, rssName, goal, err.Error()))
+			r.add(bench.Unmeasured(itemFootprint, rssName, goal, err.Error()))
 			continue
 		}
 		hr, hu, herr := r.runHey(ctx, 4*time.Minute, "-n", strconv.Itoa(n), "-c", strconv.Itoa(conns), url)
@@ -415,12 +444,12 @@ func (r *runner) itemFootprint(ctx context.Context) error {
 		if herr == nil {
 			heyRef = fmt.Sprintf("hey (keeps every result) %.1f MB, %.1f µs CPU/request", mb(hu.PeakRSSBytes), cpuPerReq(hu.CPUSeconds, hr.Requests))
 		}
-		r.add(bench.NewFigure(5, rssName, mb(u.PeakRSSBytes), "MB", goal,
+		r.add(bench.NewFigure(itemFootprint, rssName, mb(u.PeakRSSBytes), "MB", goal,
 			fmt.Sprintf("%s; ours ran %d requests at %s and kept %d trace ids", heyRef, s.Requests, kRPS(s.RPS), s.Traces)))
-		r.add(bench.NewFigure(5, "engine CPU time, "+label+" requests", u.CPUSeconds, "s", nil,
+		r.add(bench.NewFigure(itemFootprint, "engine CPU time, "+label+" requests", u.CPUSeconds, "s", nil,
 			fmt.Sprintf("%.1f µs CPU per request, %.1f s wall", cpuPerReq(u.CPUSeconds, s.Requests), u.Wall)))
 		if herr == nil {
-			r.add(bench.NewFigure(5, "peak RSS ours ÷ hey, "+label+" requests", bench.Ratio(mb(u.PeakRSSBytes), mb(hu.PeakRSSBytes)), "x", nil,
+			r.add(bench.NewFigure(itemFootprint, "peak RSS ours ÷ hey, "+label+" requests", bench.Ratio(mb(u.PeakRSSBytes), mb(hu.PeakRSSBytes)), "x", nil,
 				fmt.Sprintf("ours %.1f MB, hey %.1f MB", mb(u.PeakRSSBytes), mb(hu.PeakRSSBytes))))
 		}
 	}

@@ -8,84 +8,33 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/meshproof/meshproof/bench"
+	"github.com/meshproof/meshproof/harness/assert/traces"
 	"github.com/meshproof/meshproof/harness/backend/local"
 	"github.com/meshproof/meshproof/harness/environment"
 	"github.com/meshproof/meshproof/harness/scenario"
 	"github.com/meshproof/meshproof/harness/topology"
-	"github.com/meshproof/meshproof/harness/traces"
-	"github.com/meshproof/meshproof/harness/verdict"
 )
 
-const (
-	judgeTraces = 10_000
-	jaegerTrace = 2_000
-)
-
-// itemAssertionCost is item 6: judging the greeting shape over 10,000
-// saved traces, and fetching 2,000 real traces back from Jaeger.
-func (r *runner) itemAssertionCost(ctx context.Context) error {
-	r.judgeCost()
-	return r.jaegerFetch(ctx)
-}
-
-func (r *runner) judgeCost() {
-	ts := bench.GenerateGreetingTraces(judgeTraces, time.Now().UnixNano(), 1)
-	recs := make([]traces.Record, len(ts))
-	for i, t := range ts {
-		recs[i] = traces.Record{ID: t.TraceID, State: traces.StateCovered, Polls: 1, Spans: bench.GreetingSpanCount, Raw: t.APIv3()}
-	}
-	spans := judgeTraces * bench.GreetingSpanCount
-	r.logf("item 6: judging the 9-service shape over %d traces (%d spans)", judgeTraces, spans)
-	spec := scenario.TraceAssertion{Name: "bench", Of: "load", Require: "100%", Shape: bench.GreetingShape, Sample: judgeTraces}
-	ev := traces.Evidence{Traces: recs}
-	var took []float64
-	var last []verdict.Result
-	for range 3 {
-		runtime.GC() // each run starts from the same heap
-		began := time.Now()
-		last = traces.Judge(spec, ev, nil)
-		took = append(took, time.Since(began).Seconds())
-	}
-	med := bench.Median(took)
-	name := fmt.Sprintf("judge the 9-service shape over %s traces (%s spans)", humanCount(judgeTraces), humanCount(spans))
-	r.details["6_judge"] = map[string]any{"traces": judgeTraces, "spans": spans, "seconds": took, "verdict": last}
-	if len(last) == 0 || last[0].Status != verdict.Pass {
-		f := bench.NewFigure(6, name, med, "s", bench.Below(1), "")
-		f.Verdict = bench.Missed
-		f.Note = fmt.Sprintf("the synthetic traces did not all match: %+v", last)
-		r.add(f)
-		return
-	}
-	r.add(bench.NewFigure(6, name, med, "s", bench.Below(1),
-		fmt.Sprintf("median of 3; %.0fk spans/s; %s; 1-min load average %s (CPU-bound: neighbours slow it)",
-			float64(spans)/med/1000, last[0].Measured, loadAvg1())))
-}
+// jaegerTrace is how many traces the jaeger item exports and fetches back.
+const jaegerTrace = 2_000
 
 // jaegerFetch starts Jaeger through the local backend, exports 2,000
 // traces to it over OTLP/HTTP JSON and times traces.Fetch reading them back.
 func (r *runner) jaegerFetch(ctx context.Context) error {
 	name := fmt.Sprintf("Jaeger fetch throughput, %s traces", humanCount(jaegerTrace))
 	fail := func(err error) error {
-		r.add(bench.Unmeasured(6, name, nil, err.Error()))
+		r.add(bench.Unmeasured(itemJaeger, name, nil, err.Error()))
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	topo, err := topology.Load(ctx, filepath.Join(r.root, "docker-compose.yml"))
+	env, err := r.startJaeger(ctx)
 	if err != nil {
-		return fail(fmt.Errorf("load topology: %w", err))
-	}
-	r.logf("item 6: starting jaeger (local backend)")
-	logDir := filepath.Join(r.outDir, "out", "logs", "jaeger")
-	_ = os.RemoveAll(logDir)
-	env, err := local.New().Up(ctx, topo, environment.Options{Services: []string{"jaeger"}, LogDir: logDir})
-	if err != nil {
-		return fail(fmt.Errorf("start jaeger: %w", err))
+		return fail(err)
 	}
 	defer func() {
 		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -109,11 +58,8 @@ func (r *runner) jaegerFetch(ctx context.Context) error {
 		ids[i] = t.TraceID
 	}
 	began := time.Now()
-	const batch = 100
-	for i := 0; i < len(ts); i += batch {
-		if err := postOTLP(ctx, "http://"+otlp+"/v1/traces", bench.OTLPRequest(ts[i:min(i+batch, len(ts))])); err != nil {
-			return fail(err)
-		}
+	if err := exportOTLP(ctx, otlp, ts); err != nil {
+		return fail(err)
 	}
 	ingest := time.Since(began)
 	client := traces.NewJaegerClient("http://"+query, nil)
@@ -145,13 +91,42 @@ func (r *runner) jaegerFetch(ctx context.Context) error {
 	if len(vs) > 0 {
 		judged = string(vs[0].Status) + ": " + vs[0].Measured
 	}
-	r.details["6_jaeger_fetch"] = map[string]any{
+	r.details["jaeger"] = map[string]any{
 		"traces": jaegerTrace, "export_seconds": ingest.Seconds(), "stored_after_seconds": stored.Seconds(),
 		"fetch_seconds": took.Seconds(), "states": states, "judged": judged,
 	}
-	r.add(bench.NewFigure(6, name, float64(jaegerTrace)/took.Seconds(), "traces/s", nil,
+	r.add(bench.NewFigure(itemJaeger, name, float64(jaegerTrace)/took.Seconds(), "traces/s", nil,
 		fmt.Sprintf("traces.Fetch (8 parallel GETs of /api/v3/traces/{id}) took %.2f s; states %v; %s; export over OTLP/HTTP took %.2f s",
 			took.Seconds(), states, judged, ingest.Seconds())))
+	return nil
+}
+
+// startJaeger starts Jaeger alone through the local backend. Its log goes
+// under the output directory, cleared first so that it holds this run only.
+func (r *runner) startJaeger(ctx context.Context) (environment.Environment, error) {
+	topo, err := topology.Load(ctx, filepath.Join(r.root, "docker-compose.yml"))
+	if err != nil {
+		return nil, fmt.Errorf("load topology: %w", err)
+	}
+	r.logf("item %s: starting jaeger (local backend)", itemJaeger)
+	logDir := filepath.Join(r.outDir, "out", "logs", "jaeger")
+	_ = os.RemoveAll(logDir)
+	env, err := local.New().Up(ctx, topo, environment.Options{Services: []string{"jaeger"}, LogDir: logDir})
+	if err != nil {
+		return nil, fmt.Errorf("start jaeger: %w", err)
+	}
+	return env, nil
+}
+
+// exportOTLP sends the traces to the OTLP/HTTP receiver at otlp (host:port)
+// in batches of 100, so that no single request grows with the trace count.
+func exportOTLP(ctx context.Context, otlp string, ts []bench.SyntheticTrace) error {
+	const batch = 100
+	for i := 0; i < len(ts); i += batch {
+		if err := postOTLP(ctx, "http://"+otlp+"/v1/traces", bench.OTLPRequest(ts[i:min(i+batch, len(ts))])); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

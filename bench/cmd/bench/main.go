@@ -22,6 +22,8 @@ func dispatch(args []string) error {
 			return cmdServe(args[1:])
 		case "engine":
 			return cmdEngine(args[1:])
+		case "fixture":
+			return cmdFixture(args[1:])
 		}
 	}
 	return cmdRun(args)

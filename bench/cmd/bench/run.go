@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,37 +21,43 @@ import (
 
 	"github.com/meshproof/meshproof/bench"
 	"github.com/meshproof/meshproof/harness/backend/docker"
-	"github.com/meshproof/meshproof/harness/images"
-	"github.com/meshproof/meshproof/harness/toolbin"
+	"github.com/meshproof/meshproof/harness/backend/images"
+	"github.com/meshproof/meshproof/internal/toolbin"
 )
 
 // runner holds what every item needs: the peer tools, the target server
 // and the report being filled.
 type runner struct {
-	self    string // this binary, re-executed for `serve` and `engine`
-	root    string // repository root
-	outDir  string // where results.json and RESULTS.md go
-	hey     string
-	wrk     string
-	ghz     string
-	round   time.Duration
-	rounds  int
-	rep     *bench.Report
-	srv     *server
-	details map[string]any
-	log     io.Writer
+	self   string // this binary, re-executed for `serve` and `engine`
+	root   string // repository root
+	outDir string // where results.json and RESULTS.md go
+	hey    string
+	wrk    string
+	ghz    string
+	vegeta string
+	round  time.Duration
+	// searchBound bounds the open-model item's max-rate search.
+	searchBound time.Duration
+	rounds      int
+	rep         *bench.Report
+	srv         *server
+	details     map[string]any
+	log         io.Writer
 }
 
 func cmdRun(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	out := fs.String("out", "bench", "directory for results.json, RESULTS.md and out/engine.pprof")
-	items := fs.String("items", "1,2,3,4,5,6,7,8", "comma-separated items to run")
+	items := fs.String("items", allItems(), itemsHelp())
 	hey := fs.String("hey", "hey", "hey binary (github.com/rakyll/hey)")
 	wrk := fs.String("wrk", "wrk", "wrk binary")
 	ghz := fs.String("ghz", "ghz", "ghz binary (github.com/bojand/ghz/cmd/ghz)")
-	round := fs.Duration("round", 5*time.Second, "length of one throughput round per tool")
+	vegeta := fs.String("vegeta", "vegeta", "vegeta binary (github.com/tsenart/vegeta/v12)")
+	round := fs.Duration("round", 5*time.Second, "length of one timed round per tool")
+	fs.DurationVar(round, "duration", 5*time.Second, "the same as -round (for quick checks: -duration 2s)")
 	rounds := fs.Int("rounds", 3, "interleaved throughput rounds per tool")
-	budget := fs.Duration("budget", 10*time.Minute, "bound on the whole run")
+	searchBound := fs.Duration("search-bound", 3*time.Minute, "bound on the open-model item's max-sustainable-rate search (both tools)")
+	budget := fs.Duration("budget", 15*time.Minute, "bound on the whole run (the open-model search alone may take -search-bound)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,29 +69,26 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return fmt.Errorf("working dir: %w", err)
 	}
-	want := map[int]bool{}
-	for _, s := range strings.Split(*items, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 8 {
-			return fmt.Errorf("-items: %q is not an item number 1–8", s)
-		}
-		want[n] = true
+	want, err := parseItems(*items)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
 	r := &runner{
-		self: self, root: root, outDir: *out, round: *round, rounds: max(1, *rounds),
+		self: self, root: root, outDir: *out, round: *round, rounds: max(1, *rounds), searchBound: *searchBound,
 		log: os.Stderr, details: map[string]any{},
 		rep: &bench.Report{Machine: bench.DescribeMachine(), Started: time.Now(), Tools: map[string]string{}},
 	}
 	r.hey, r.wrk, r.ghz = r.lookTool("hey", *hey), r.lookTool("wrk", *wrk), r.lookTool("ghz", *ghz)
+	r.vegeta = r.lookTool("vegeta", *vegeta)
 	if err := os.MkdirAll(filepath.Join(r.outDir, "out"), 0o755); err != nil {
 		return fmt.Errorf("out dir: %w", err)
 	}
 	r.logf("bench: %d cores, %s, load average %s", r.rep.Machine.Cores, r.rep.Machine.CPUModel, r.rep.Machine.LoadAvg)
-	if want[6] || want[7] || want[8] {
-		r.prepare(ctx, want[7])
+	if needsPrepare(want) {
+		r.prepare(ctx, want[itemStartupDocker])
 	}
 	// The budget covers the measurements, not the one-off builds above.
 	ctx, cancel := context.WithTimeout(ctx, *budget)
@@ -100,39 +102,11 @@ func cmdRun(args []string) error {
 	r.srv = srv
 	defer srv.stop()
 
-	// The order follows cost: the engine-only items first, then those that
-	// need Jaeger or a whole environment.
-	steps := []struct {
-		item int
-		fn   func(context.Context) error
-	}{
-		{1, r.itemThroughputHTTP},
-		{2, r.itemThroughputGRPC},
-		{3, r.itemCoordinatedOmission},
-		{4, r.itemAccuracy},
-		{5, r.itemFootprint},
-		{6, r.itemAssertionCost},
-		{8, r.itemLocalEnvironment}, // item 7 (local) and item 8 share one environment
-		{7, r.itemDockerStartup},
-	}
-	for _, s := range steps {
-		if !want[s.item] && !(s.item == 8 && want[7]) {
-			continue
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		began := time.Now()
-		if err := s.fn(ctx); err != nil {
-			r.logf("item %d: %v", s.item, err)
-		}
-		r.logf("item %d done in %s", s.item, time.Since(began).Round(100*time.Millisecond))
-	}
+	r.runItems(ctx, want)
 	srv.stop()
 
 	r.rep.Took = time.Since(r.rep.Started)
 	r.rep.Details = r.details
-	sort.SliceStable(r.rep.Figures, func(i, j int) bool { return r.rep.Figures[i].Item < r.rep.Figures[j].Item })
 	fmt.Println()
 	if err := r.rep.WriteTable(os.Stdout); err != nil {
 		return err
@@ -148,7 +122,8 @@ func cmdRun(args []string) error {
 	return nil
 }
 
-// prepare builds, once per machine, what items 6–8 start: the helper
+// prepare builds, once per machine, what the jaeger, mesh-local and
+// startup-docker items start: the helper
 // binaries (Jaeger takes minutes on 2 cores) and, with a Docker daemon, the
 // offline stand-in images. Both are cached by their inputs, so on a
 // prepared machine this takes seconds; it is outside the timed budget.

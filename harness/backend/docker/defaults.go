@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/meshproof/meshproof/harness/probe"
+	"github.com/meshproof/meshproof/harness/backend/probe"
 	"github.com/meshproof/meshproof/harness/topology"
 )
 

@@ -26,8 +26,8 @@ import (
 	"github.com/moby/moby/client"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
+	"github.com/meshproof/meshproof/harness/backend/scrape"
 	"github.com/meshproof/meshproof/harness/environment"
-	"github.com/meshproof/meshproof/harness/scrape"
 	"github.com/meshproof/meshproof/harness/topology"
 )
 
@@ -62,9 +62,6 @@ type config struct {
 
 // Option configures the backend.
 type Option func(*config)
-
-// WithProbe replaces the readiness probes (default: package probe).
-func WithProbe(f ProbeFunc) Option { return func(c *config) { c.probe = f } }
 
 // WithPrometheusConfig replaces the generator of Prometheus's config
 // (default: scrape.Config).

@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshproof/meshproof/harness/backend/images"
 	"github.com/meshproof/meshproof/harness/environment"
-	"github.com/meshproof/meshproof/harness/images"
 	"github.com/meshproof/meshproof/harness/topology"
 )
 
@@ -174,7 +174,7 @@ func TestUpFaultsDown(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 
 	// Restart: ports are re-resolved and the service answers at the new one.
-	require.NoError(t, env.(Restarter).Restart(ctx, "localstack"))
+	require.NoError(t, env.(environment.Restarter).Restart(ctx, "localstack"))
 	lsAddr2, err := env.Address("localstack", 4566)
 	require.NoError(t, err)
 	code, err = httpStatus(ctx, "http://"+lsAddr2+"/_localstack/health", 5*time.Second)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -230,6 +231,11 @@ func (e *env) waitReady(ctx context.Context, name string) error {
 }
 
 // Services describes every started service.
+// Endpoint implements environment.Environment.
+func (e *env) Endpoint(service string) (string, error) {
+	return environment.Endpoint(e.topo, service, e.Resolve)
+}
+
 func (e *env) Services() []environment.ServiceInfo {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -237,16 +243,15 @@ func (e *env) Services() []environment.ServiceInfo {
 	for _, name := range e.order {
 		s := e.svcs[name]
 		ports := make(map[int]string, len(s.ports))
-		for k, v := range s.ports {
-			ports[k] = v
-		}
+		maps.Copy(ports, s.ports)
 		out = append(out, environment.ServiceInfo{
-			Name:    name,
-			Kind:    string(s.svc.Meshproof.Kind),
-			Runs:    s.svc.Image,
-			Ready:   s.ready,
-			Ports:   ports,
-			LogFile: e.logPath(name),
+			Name:     name,
+			Kind:     string(s.svc.Meshproof.Kind),
+			Runs:     s.svc.Image,
+			Ready:    s.ready,
+			Ports:    ports,
+			LogFile:  e.logPath(name),
+			LogError: s.logs.failure(),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -292,11 +297,9 @@ func (e *env) Down(ctx context.Context) error {
 		}
 	}
 	for _, s := range states {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			_, _ = e.cli.ContainerStop(ctx, s.id, client.ContainerStopOptions{Timeout: &timeout})
-		}()
+		})
 	}
 	wg.Wait()
 	var errs []error

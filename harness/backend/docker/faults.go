@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/meshproof/meshproof/harness/environment"
 )
 
 // The fault primitives act on the container through the moby client. Those
@@ -116,10 +118,4 @@ func (e *env) afterStart(ctx context.Context, service string) error {
 	return nil
 }
 
-// Restarter is implemented by docker environments; the fault runner may use
-// it where it exists instead of Stop+Start.
-type Restarter interface {
-	Restart(ctx context.Context, service string) error
-}
-
-var _ Restarter = (*env)(nil)
+var _ environment.Restarter = (*env)(nil)

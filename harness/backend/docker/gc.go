@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -114,4 +116,70 @@ func runIsDead(labels map[string]string, host string) bool {
 func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// RunInfo describes a run whose containers are still there, for `meshproof
+// list --running`.
+type RunInfo struct {
+	RunID string
+	// Services are the compose services of the run (not its toxiproxy).
+	Services []string
+	// Running counts the containers that run now (services only).
+	Running int
+	// Started is when the run's first container was created.
+	Started time.Time
+	// Detached runs were left running on purpose (up --detach, run --keep).
+	Detached bool
+	// Host is the hostname of the harness that started it.
+	Host string
+}
+
+// Runs lists every run with at least one running container, oldest first,
+// from the labels of the containers alone: no state outside the daemon.
+func (b *Backend) Runs(ctx context.Context) ([]RunInfo, error) {
+	cli, err := b.client()
+	if err != nil {
+		return nil, err
+	}
+	f := client.Filters{}.Add("label", LabelManaged+"=true")
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	runs := map[string]*RunInfo{}
+	for _, c := range cs.Items {
+		id := c.Labels[LabelRun]
+		if id == "" {
+			continue
+		}
+		r := runs[id]
+		if r == nil {
+			r = &RunInfo{RunID: id, Detached: c.Labels[LabelPID] == DetachedPID, Host: c.Labels[LabelHost]}
+			runs[id] = r
+		}
+		if created := time.Unix(c.Created, 0); r.Started.IsZero() || created.Before(r.Started) {
+			r.Started = created
+		}
+		if svc := c.Labels[LabelService]; svc != "" && svc != proxyService {
+			r.Services = append(r.Services, svc)
+			if c.State == container.StateRunning {
+				r.Running++
+			}
+		}
+	}
+	out := make([]RunInfo, 0, len(runs))
+	for _, r := range runs {
+		if r.Running == 0 {
+			continue
+		}
+		sort.Strings(r.Services)
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Started.Equal(out[j].Started) {
+			return out[i].Started.Before(out[j].Started)
+		}
+		return out[i].RunID < out[j].RunID
+	})
+	return out, nil
 }

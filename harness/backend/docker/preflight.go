@@ -10,7 +10,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
-	"github.com/meshproof/meshproof/harness/images"
+	"github.com/meshproof/meshproof/harness/backend/images"
 	"github.com/meshproof/meshproof/harness/topology"
 )
 

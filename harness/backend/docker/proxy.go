@@ -13,9 +13,9 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/meshproof/meshproof/harness/backend/probe"
 	"github.com/meshproof/meshproof/harness/environment"
 	"github.com/meshproof/meshproof/harness/faults/toxi"
-	"github.com/meshproof/meshproof/harness/probe"
 	"github.com/meshproof/meshproof/harness/topology"
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,8 +20,8 @@ import (
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/meshproof/meshproof/harness/backend/scrape"
 	"github.com/meshproof/meshproof/harness/environment"
-	"github.com/meshproof/meshproof/harness/scrape"
 	"github.com/meshproof/meshproof/harness/topology"
 )
 
@@ -159,14 +160,10 @@ func (e *env) request(svc *topology.Service) (testcontainers.ContainerRequest, e
 		exposed = append(exposed, strconv.Itoa(p)+"/tcp")
 	}
 	envs := map[string]string{}
-	for k, v := range svc.Environment {
-		envs[k] = v
-	}
+	maps.Copy(envs, svc.Environment)
 	// Services talk by DNS alias on the run network, so values are not
 	// rewritten; scenario overrides win.
-	for k, v := range e.opts.Env[svc.Name] {
-		envs[k] = v
-	}
+	maps.Copy(envs, e.opts.Env[svc.Name])
 	// Links under latency/drop faults go through the run's toxiproxy.
 	for k, v := range envs {
 		envs[k] = e.consumerRewrite(svc.Name, v)

@@ -8,14 +8,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/meshproof/meshproof/harness/backend/probe"
 	"github.com/meshproof/meshproof/harness/environment"
-	"github.com/meshproof/meshproof/harness/probe"
 	"github.com/meshproof/meshproof/harness/topology"
 )
 
@@ -66,9 +67,10 @@ func newEnv(ctx context.Context, b *Backend, topo *topology.Topology, opts envir
 	if err != nil {
 		return nil, fmt.Errorf("run dir: %w", err)
 	}
-	// Services run as other users (postgres, rabbitmq) need to reach their
-	// own subdirs.
-	if err := os.Chmod(runDir, 0o755); err != nil {
+	// Services run as other users (postgres, rabbitmq) must reach their own
+	// subdirs (0700 each), but nobody else may list the run's state: search
+	// permission only.
+	if err := os.Chmod(runDir, 0o711); err != nil {
 		return nil, fmt.Errorf("run dir: %w", err)
 	}
 	logDir := opts.LogDir
@@ -265,6 +267,11 @@ func (e *env) consumerResolver(self string) func(string, int) (string, bool) {
 	}
 }
 
+// Endpoint implements environment.Environment.
+func (e *env) Endpoint(service string) (string, error) {
+	return environment.Endpoint(e.topo, service, e.Resolve)
+}
+
 func (e *env) Services() []environment.ServiceInfo {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -349,13 +356,13 @@ func (e *env) startService(ctx context.Context, name string, first bool) error {
 	go func() {
 		select {
 		case <-main.done:
-			stopWait(fmt.Errorf("process exited: %v (see %s)", main.err, s.info.LogFile))
+			stopWait(fmt.Errorf("%w: %v", errExited, main.err))
 		case <-waitCtx.Done():
 		}
 	}()
 	if first && s.plan.init != nil {
 		if err := s.plan.init(waitCtx); err != nil {
-			return fmt.Errorf("start %s: init: %w", name, causeOr(waitCtx, err))
+			return fmt.Errorf("start %s: init: %w%s", name, causeOr(waitCtx, err), exitTail(waitCtx, s.info.LogFile))
 		}
 	}
 	pr := spec.Meshproof.Probe
@@ -364,12 +371,25 @@ func (e *env) startService(ctx context.Context, name string, first bool) error {
 		return fmt.Errorf("start %s: probe: %w", name, err)
 	}
 	if err := probe.Wait(waitCtx, probe.Spec{Type: pr.Type, Addr: addr, Path: pr.Path, DSN: e.Resolve(pr.DSN)}, 200*time.Millisecond); err != nil {
-		return fmt.Errorf("start %s: %w", name, causeOr(waitCtx, err))
+		return fmt.Errorf("start %s: %w%s", name, causeOr(waitCtx, err), exitTail(waitCtx, s.info.LogFile))
 	}
 	e.mu.Lock()
 	s.info.Ready = time.Since(begin)
 	e.mu.Unlock()
 	return nil
+}
+
+// errExited cuts a readiness wait short: the process is gone.
+var errExited = errors.New("process exited")
+
+// exitTail is the end of the service's log when its process exited while
+// starting, so the error carries the reason (a CI run's temp dir is gone by
+// the time anyone reads it).
+func exitTail(ctx context.Context, logFile string) string {
+	if errors.Is(context.Cause(ctx), errExited) {
+		return environment.LogTail(logFile)
+	}
+	return ""
 }
 
 // causeOr prefers the reason the wait was cut short (the process exited)
@@ -415,8 +435,8 @@ func (e *env) stopService(ctx context.Context, name string, grace time.Duration)
 	e.mu.Unlock()
 	var errs []error
 	// Main process first (it is last), helpers such as epmd after.
-	for i := len(procs) - 1; i >= 0; i-- {
-		if err := killGroup(ctx, procs[i].pid, grace); err != nil {
+	for _, proc := range slices.Backward(procs) {
+		if err := killGroup(ctx, proc.pid, grace); err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", name, err))
 		}
 	}

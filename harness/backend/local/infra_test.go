@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshproof/meshproof/harness/environment"
-	"github.com/meshproof/meshproof/harness/toolbin"
 	"github.com/meshproof/meshproof/harness/topology"
+	"github.com/meshproof/meshproof/internal/toolbin"
 )
 
 func requireProgram(t *testing.T, path string) {

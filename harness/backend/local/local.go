@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/meshproof/meshproof/harness/environment"
-	"github.com/meshproof/meshproof/harness/toolbin"
 	"github.com/meshproof/meshproof/harness/topology"
+	"github.com/meshproof/meshproof/internal/toolbin"
 )
 
 // Backend starts environments as local processes.
@@ -54,11 +54,6 @@ func WithGrace(d time.Duration) Option { return func(b *Backend) { b.grace = d }
 // `run --keep`): no parent-death signal, and GC leaves the run alone; stop
 // it with DownRuns.
 func WithDetached() Option { return func(b *Backend) { b.detached = true } }
-
-// WithToolPath replaces toolbin.Path (tests use it to supply binaries).
-func WithToolPath(f func(ctx context.Context, name string) (string, error)) Option {
-	return func(b *Backend) { b.tool = f }
-}
 
 // New returns a local backend.
 func New(opts ...Option) *Backend {
@@ -92,6 +87,7 @@ const defaultReadyTimeout = 60 * time.Second
 // in parallel, and waits for every probe. When ctx ends or a service fails,
 // everything started is stopped before Up returns.
 func (b *Backend) Up(ctx context.Context, topo *topology.Topology, opts environment.Options) (environment.Environment, error) {
+	begin := time.Now()
 	// Reap what crashed harnesses left; a failure here must not block a run.
 	_, _ = b.GC(ctx)
 
@@ -107,13 +103,19 @@ func (b *Backend) Up(ctx context.Context, topo *topology.Topology, opts environm
 	if err != nil {
 		return nil, fmt.Errorf("local up: %w", err)
 	}
+	fail := func(err error) (environment.Environment, error) {
+		downCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.grace+15*time.Second)
+		defer cancel()
+		return nil, errors.Join(fmt.Errorf("local up: %w", err), e.Down(downCtx))
+	}
 	for _, layer := range layers {
 		if err := e.startLayer(ctx, layer, opts.Progress); err != nil {
-			downCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.grace+15*time.Second)
-			derr := e.Down(downCtx)
-			cancel()
-			return nil, errors.Join(fmt.Errorf("local up: %w", err), derr)
+			return fail(err)
 		}
+	}
+	// Only a run that is completely up can be attached to (Attach).
+	if err := e.record(begin); err != nil {
+		return fail(err)
 	}
 	return e, nil
 }

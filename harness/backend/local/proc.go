@@ -61,15 +61,6 @@ func spawn(l launch, logFile *os.File, detached bool) (*proc, error) {
 	return p, nil
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // groupAlive reports whether any process is left in the group.
 func groupAlive(pgid int) bool {
 	err := syscall.Kill(-pgid, 0)
@@ -192,7 +183,7 @@ func peakRSS(pid int) uint64 {
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(data), "\n") {
+	for line := range strings.SplitSeq(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			f := strings.Fields(rest)
 			if len(f) > 0 {

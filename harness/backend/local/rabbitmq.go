@@ -1,7 +1,10 @@
 package local
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,20 +39,53 @@ func (e *env) rabbitPlan(s *service, dir string) (*plan, error) {
 		return nil, err
 	}
 	amqpPort := e.portFor(s.spec, 5672)
-	home, mnesia, logs, expand := filepath.Join(dir, "home"), filepath.Join(dir, "mnesia"), filepath.Join(dir, "log"), filepath.Join(dir, "plugins-expand")
-	for _, d := range []string{home, mnesia, logs, expand} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("rabbitmq dirs: %w", err)
+	if err := e.rabbitFiles(s, dir, amqpPort); err != nil {
+		return nil, err
+	}
+	cred, err := runAs("rabbitmq", dir)
+	if err != nil {
+		return nil, err
+	}
+	node := "mp" + strings.ReplaceAll(e.runID, "-", "") + strings.ReplaceAll(s.spec.Name, "-", "") + "@localhost"
+	env := rabbitEnv(dir, node, epmdPort, amqpPort, distPort)
+	return &plan{
+		helpers: []launch{{path: epmd, args: []string{"-port", strconv.Itoa(epmdPort), "-address", "127.0.0.1"}, env: env, dir: dir, cred: cred,
+			listens: loopback(epmdPort)}},
+		main:    launch{path: server, env: env, dir: dir, cred: cred},
+		version: rabbitVersion(),
+	}, nil
+}
+
+// loopbackDist keeps an Erlang node's distribution listener on 127.0.0.1.
+const loopbackDist = "-kernel inet_dist_use_interface {127,0,0,1}"
+
+// randomCookie is 32 random bytes, hex: an Erlang cookie must be an atom's
+// text, and hex needs no quoting.
+func randomCookie() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("rabbitmq cookie: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// rabbitFiles writes the node's dirs, config and cookie under dir.
+func (e *env) rabbitFiles(s *service, dir string, amqpPort int) error {
+	for _, d := range []string{"home", "mnesia", "log", "plugins-expand"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("rabbitmq dirs: %w", err)
 		}
 	}
-
+	// Whoever holds the cookie can run code in the node: it is random per
+	// run and lives only in the node's 0700 dir, never in a log or the
+	// environment.
+	cookie, err := randomCookie()
+	if err != nil {
+		return err
+	}
 	cenv := map[string]string{}
-	for k, v := range s.spec.Environment {
-		cenv[k] = v
-	}
-	for k, v := range e.over[s.spec.Name] {
-		cenv[k] = v
-	}
+	maps.Copy(cenv, s.spec.Environment)
+	maps.Copy(cenv, e.over[s.spec.Name])
 	conf := []string{
 		"listeners.tcp.default = 127.0.0.1:" + strconv.Itoa(amqpPort),
 		// The image lets guest in from anywhere; so do we, on loopback.
@@ -68,7 +104,7 @@ func (e *env) rabbitPlan(s *service, dir string) (*plan, error) {
 		"rabbitmq.conf":       strings.Join(conf, "\n") + "\n",
 		"enabled_plugins":     plugins + "\n",
 		"rabbitmq-env.conf":   "",
-		"home/.erlang.cookie": "meshproof" + strings.ReplaceAll(e.runID, "-", "") + "\n",
+		"home/.erlang.cookie": cookie + "\n",
 	}
 	for name, content := range files {
 		mode := os.FileMode(0o644)
@@ -76,17 +112,19 @@ func (e *env) rabbitPlan(s *service, dir string) (*plan, error) {
 			mode = 0o400
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), mode); err != nil {
-			return nil, fmt.Errorf("rabbitmq %s: %w", name, err)
+			return fmt.Errorf("rabbitmq %s: %w", name, err)
 		}
 	}
-	cred, err := runAs("rabbitmq", dir)
-	if err != nil {
-		return nil, err
-	}
-	node := "mp" + strings.ReplaceAll(e.runID, "-", "") + strings.ReplaceAll(s.spec.Name, "-", "") + "@localhost"
-	env := append(baseEnv(),
-		"HOME="+home,
+	return nil
+}
+
+// rabbitEnv points the node (and rabbitmqctl) at the files under dir and
+// its private ports, all on 127.0.0.1.
+func rabbitEnv(dir, node string, epmdPort, amqpPort, distPort int) []string {
+	return append(baseEnv(),
+		"HOME="+filepath.Join(dir, "home"),
 		"ERL_EPMD_PORT="+strconv.Itoa(epmdPort),
+		"ERL_EPMD_ADDRESS=127.0.0.1",
 		"RABBITMQ_NODENAME="+node,
 		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
 		"RABBITMQ_NODE_PORT="+strconv.Itoa(amqpPort),
@@ -95,9 +133,9 @@ func (e *env) rabbitPlan(s *service, dir string) (*plan, error) {
 		"RABBITMQ_ADVANCED_CONFIG_FILE="+filepath.Join(dir, "advanced.config"),
 		"RABBITMQ_CONF_ENV_FILE="+filepath.Join(dir, "rabbitmq-env.conf"),
 		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
-		"RABBITMQ_PLUGINS_EXPAND_DIR="+expand,
-		"RABBITMQ_MNESIA_BASE="+mnesia,
-		"RABBITMQ_LOG_BASE="+logs,
+		"RABBITMQ_PLUGINS_EXPAND_DIR="+filepath.Join(dir, "plugins-expand"),
+		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
+		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
 		"RABBITMQ_LOGS=-",
 		"RABBITMQ_PID_FILE="+filepath.Join(dir, "rabbitmq.pid"),
 		// Erlang's schedulers busy-wait otherwise, eating the 2 cores the
@@ -105,14 +143,11 @@ func (e *env) rabbitPlan(s *service, dir string) (*plan, error) {
 		// -start_epmd false: the node must use our epmd, never start its
 		// own "epmd -daemon", which leaves the process group and outlives
 		// the run.
-		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=+sbwt none +sbwtdcpu none +sbwtdio none -start_epmd false",
+		// inet_dist_use_interface: the distribution listener binds every
+		// interface otherwise (RABBITMQ_NODE_IP_ADDRESS covers AMQP only).
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=+sbwt none +sbwtdcpu none +sbwtdio none -start_epmd false "+loopbackDist,
+		"RABBITMQ_CTL_ERL_ARGS="+loopbackDist,
 	)
-	return &plan{
-		helpers: []launch{{path: epmd, args: []string{"-port", strconv.Itoa(epmdPort), "-address", "127.0.0.1"}, env: env, dir: dir, cred: cred,
-			listens: loopback(epmdPort)}},
-		main:    launch{path: server, env: env, dir: dir, cred: cred},
-		version: rabbitVersion(),
-	}, nil
 }
 
 func rabbitPluginAvailable(name string) bool {

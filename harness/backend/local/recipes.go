@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
@@ -15,9 +16,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/meshproof/meshproof/harness/scrape"
-	"github.com/meshproof/meshproof/harness/toolbin"
+	"github.com/meshproof/meshproof/harness/backend/scrape"
 	"github.com/meshproof/meshproof/harness/topology"
+	"github.com/meshproof/meshproof/internal/toolbin"
 )
 
 // plan is how a service runs locally, prepared once per run.
@@ -32,8 +33,14 @@ type plan struct {
 
 // prepare picks the recipe by the explicit kind.
 func (e *env) prepare(ctx context.Context, s *service) (*plan, error) {
+	// 0700: a service dir holds what the backend invents for the run
+	// (RabbitMQ's Erlang cookie, Postgres's password file); its owner is
+	// the service's user (runAs) or the harness's.
 	dir := filepath.Join(e.runDir, s.spec.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("service dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("service dir: %w", err)
 	}
 	switch k := s.spec.Meshproof.Kind; k {
@@ -74,12 +81,8 @@ func baseEnv() []string {
 // rewritten to their addresses.
 func (e *env) serviceEnv(s *topology.Service) []string {
 	m := map[string]string{}
-	for k, v := range s.Environment {
-		m[k] = v
-	}
-	for k, v := range e.over[s.Name] {
-		m[k] = v
-	}
+	maps.Copy(m, s.Environment)
+	maps.Copy(m, e.over[s.Name])
 	res := e.consumerResolver(s.Name)
 	for k, v := range m {
 		if _, ok := s.Meshproof.Listen[k]; !ok {
@@ -383,12 +386,8 @@ func (e *env) postgresPlan(ctx context.Context, s *service, dir string) (*plan, 
 		return nil, err
 	}
 	cenv := map[string]string{}
-	for k, v := range s.spec.Environment {
-		cenv[k] = v
-	}
-	for k, v := range e.over[s.spec.Name] {
-		cenv[k] = v
-	}
+	maps.Copy(cenv, s.spec.Environment)
+	maps.Copy(cenv, e.over[s.spec.Name])
 	pgUser := envOr(cenv, "POSTGRES_USER", "postgres")
 	password := envOr(cenv, "POSTGRES_PASSWORD", "postgres")
 	db := envOr(cenv, "POSTGRES_DB", pgUser)

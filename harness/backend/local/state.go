@@ -7,12 +7,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // runState is what a run leaves on disk so that another harness process can
 // clean up after it: the owner (pid + start time, since pids are reused),
-// every process group, and every temp dir.
+// every process group, and every temp dir. Once Up has started every
+// service it also records what Attach needs to reach and restart them.
+// The file is 0600: launches carry the services' environments, passwords
+// included.
 type runState struct {
 	RunID        string       `json:"run_id"`
 	HarnessPID   int          `json:"harness_pid"`
@@ -20,6 +26,36 @@ type runState struct {
 	Detached     bool         `json:"detached,omitempty"`
 	Groups       []groupState `json:"groups"`
 	Dirs         []string     `json:"dirs"`
+	// Started is when Up began; Compose the absolute compose file path.
+	Started time.Time `json:"started,omitzero"`
+	Compose string    `json:"compose,omitempty"`
+	// Services is written when Up succeeded; empty while it is starting.
+	Services []serviceRecord `json:"services,omitempty"`
+}
+
+// serviceRecord is one started service as Attach rebuilds it: where it
+// listens, where it logs, and how to start it again after a Stop or Kill
+// (a recipe is not re-run: initdb or a new Erlang cookie would clash with
+// the data already there).
+type serviceRecord struct {
+	Name     string         `json:"name"`
+	Kind     string         `json:"kind"`
+	Runs     string         `json:"runs"`
+	Version  string         `json:"version,omitempty"`
+	Ready    time.Duration  `json:"ready_ns"`
+	Ports    map[int]int    `json:"ports"` // container port -> host port
+	LogFile  string         `json:"log_file"`
+	Launches []launchRecord `json:"launches"` // helpers first, main last
+}
+
+// launchRecord is a launch in a form that survives JSON.
+type launchRecord struct {
+	Path    string              `json:"path"`
+	Args    []string            `json:"args,omitempty"`
+	Env     []string            `json:"env,omitempty"`
+	Dir     string              `json:"dir,omitempty"`
+	Cred    *syscall.Credential `json:"cred,omitempty"`
+	Listens string              `json:"listens,omitempty"`
 }
 
 type groupState struct {
@@ -44,13 +80,32 @@ func (b *Backend) writeState(st *runState) error {
 	}
 	path := b.statePath(st.RunID)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil
+}
+
+// readState reads the state file of one run.
+func (b *Backend) readState(runID string) (*runState, error) {
+	if runID == "" || strings.ContainsAny(runID, `/\`) {
+		return nil, fmt.Errorf("bad run id %q", runID)
+	}
+	data, err := os.ReadFile(b.statePath(runID))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no local run %s in %s (see `meshproof list --running`)", runID, b.stateDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", runID, err)
+	}
+	var st runState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("run %s: state file %s: %w", runID, b.statePath(runID), err)
+	}
+	return &st, nil
 }
 
 func (b *Backend) readStates() ([]*runState, error) {
@@ -165,4 +220,78 @@ func (b *Backend) reap(ctx context.Context, st *runState) error {
 // run dirs this package creates are removed.
 func safeToRemove(dir string) bool {
 	return filepath.IsAbs(dir) && strings.HasPrefix(filepath.Base(dir), runDirPrefix)
+}
+
+// RunInfo describes an environment a local run left running, for
+// `meshproof list --running`.
+type RunInfo struct {
+	RunID    string
+	Services []string
+	Started  time.Time
+	// Compose is the compose file the run was started from.
+	Compose string
+	// Detached runs outlive their harness (up --detach, run --keep).
+	Detached bool
+	// Ready is false while Up is still starting it (Attach refuses it).
+	Ready bool
+}
+
+// Running lists the runs with at least one live process whose harness is
+// still there or that were left running on purpose, oldest first.
+func (b *Backend) Running() ([]RunInfo, error) {
+	states, err := b.readStates()
+	if err != nil {
+		return nil, fmt.Errorf("local runs: %w", err)
+	}
+	var out []RunInfo
+	for _, st := range states {
+		if !st.Detached && !st.ownerAlive() || !st.anyAlive() {
+			continue
+		}
+		ri := RunInfo{RunID: st.RunID, Started: st.Started, Compose: st.Compose, Detached: st.Detached, Ready: len(st.Services) > 0}
+		for _, s := range st.Services {
+			ri.Services = append(ri.Services, s.Name)
+		}
+		if !ri.Ready {
+			seen := map[string]bool{}
+			for _, g := range st.Groups {
+				if !seen[g.Service] {
+					seen[g.Service] = true
+					ri.Services = append(ri.Services, g.Service)
+				}
+			}
+		}
+		sort.Strings(ri.Services)
+		out = append(out, ri)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Started.Equal(out[j].Started) {
+			return out[i].Started.Before(out[j].Started)
+		}
+		return out[i].RunID < out[j].RunID
+	})
+	return out, nil
+}
+
+// anyAlive reports whether a recorded group still has its leader.
+func (st *runState) anyAlive() bool {
+	for _, g := range st.Groups {
+		if g.alive() {
+			return true
+		}
+	}
+	return false
+}
+
+// alive reports whether the group still has members: its leader is the
+// recorded process (not a recycled pid), or the leader exited and members
+// remain (a group id cannot be reused while they do).
+func (g groupState) alive() bool {
+	if g.PGID <= 1 {
+		return false
+	}
+	if _, err := procStart(g.PGID); err == nil {
+		return sameProcess(g.PGID, g.Start)
+	}
+	return groupAlive(g.PGID)
 }

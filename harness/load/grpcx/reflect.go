@@ -2,7 +2,9 @@ package grpcx
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -159,9 +161,12 @@ func (s *v1) byName(name string) ([][]byte, error) {
 }
 
 func (s *v1) ask(req *rpb.ServerReflectionRequest) ([][]byte, error) {
-	if err := s.stream.Send(req); err != nil {
+	if err := s.stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
+	// A Send that fails with io.EOF means the server already ended the
+	// stream (an Unimplemented v1 service does so at once); the status that
+	// says why comes from Recv, and decides the v1alpha fallback.
 	resp, err := s.stream.Recv()
 	if err != nil {
 		return nil, err
@@ -200,9 +205,12 @@ func (s *v1alpha) byName(name string) ([][]byte, error) {
 }
 
 func (s *v1alpha) ask(req *rpbalpha.ServerReflectionRequest) ([][]byte, error) {
-	if err := s.stream.Send(req); err != nil {
+	if err := s.stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
+	// A Send that fails with io.EOF means the server already ended the
+	// stream (an Unimplemented v1 service does so at once); the status that
+	// says why comes from Recv, and decides the v1alpha fallback.
 	resp, err := s.stream.Recv()
 	if err != nil {
 		return nil, err

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshproof/meshproof/harness/toolbin"
+	"github.com/meshproof/meshproof/internal/toolbin"
 )
 
 // buildTimeout covers a first, uncached build of a stand-in on 2 cores.

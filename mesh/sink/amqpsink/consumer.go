@@ -36,8 +36,12 @@ type Consumer struct {
 	Prop    propagation.TextMapPropagator
 	Log     *slog.Logger
 	Handle  Handler
-	// OnReady is called once per connection, when consuming starts.
+	// OnReady is called each time consuming starts (after every reconnect).
 	OnReady func()
+	// OnLost is called each time consuming stops before ctx ends (the
+	// channel or connection was lost), with the reason; consuming resumes
+	// on its own and OnReady follows.
+	OnLost func(err error)
 	// OnConsumed is called once per distinct greeting, after its ack.
 	OnConsumed func()
 
@@ -47,14 +51,17 @@ type Consumer struct {
 	unacked map[string]bool
 }
 
-// Run consumes until ctx ends, reconnecting after broker failures. In-flight
+// Run consumes until ctx ends, reconnecting after broker failures: a lost
+// connection, a channel the broker closed (consumer timeout) or a consumer
+// it cancelled (queue deleted; declaring it again recreates it). In-flight
 // handlers finish before Run returns; unacked messages return to the queue
-// when the connection closes.
+// when the channel closes.
 func (c *Consumer) Run(ctx context.Context) {
 	keepConnected(ctx, c.URL, c.Log, c.use)
 }
 
-func (c *Consumer) use(ctx context.Context, conn *amqp.Connection, ch *amqp.Channel) error {
+func (c *Consumer) use(ctx context.Context, s *session) error {
+	ch := s.ch
 	workers := max(c.Workers, 1)
 	if err := declare(ch, c.Queue); err != nil {
 		return err
@@ -79,7 +86,14 @@ func (c *Consumer) use(ctx context.Context, conn *amqp.Connection, ch *amqp.Chan
 			}
 		})
 	}
-	err = waitClosed(ctx, conn)
+	err = s.wait(ctx)
+	if ctx.Err() == nil {
+		// Error, not warn: until it is back the queue only grows.
+		c.Log.Error("rabbitmq consumer stopped; reconnecting", "queue", c.Queue, "err", err)
+		if c.OnLost != nil {
+			c.OnLost(err)
+		}
+	}
 	// Stop the flow, let the workers finish what they hold, then close.
 	_ = ch.Cancel(tag, false)
 	wg.Wait()

@@ -51,7 +51,8 @@ func NewPublisher(url, queue string, tracer trace.Tracer, prop propagation.TextM
 	return p
 }
 
-func (p *Publisher) use(ctx context.Context, conn *amqp.Connection, ch *amqp.Channel) error {
+func (p *Publisher) use(ctx context.Context, s *session) error {
+	ch := s.ch
 	if err := ch.Confirm(false); err != nil {
 		return fmt.Errorf("confirm mode: %w", err)
 	}
@@ -63,10 +64,15 @@ func (p *Publisher) use(ctx context.Context, conn *amqp.Connection, ch *amqp.Cha
 	p.mu.Unlock()
 	p.once.Do(func() { close(p.ready) })
 	p.log.Info("rabbitmq publisher connected", "queue", p.queue)
-	err := waitClosed(ctx, conn)
+	err := s.wait(ctx)
 	p.mu.Lock()
 	p.ch = nil
 	p.mu.Unlock()
+	if errors.Is(err, errChannelLost) {
+		// The connection is fine, so nobody else will say why publishes
+		// fail until the channel is back.
+		p.log.Error("rabbitmq publisher channel lost; reopening", "queue", p.queue, "err", err)
+	}
 	return err
 }
 
@@ -132,6 +138,11 @@ func (p *Publisher) publish(ctx context.Context, g *greetingv3.Greeting) error {
 		return fmt.Errorf("confirm from %s: %w", p.queue, err)
 	}
 	if !acked {
+		if ch.IsClosed() {
+			// The library settles pending confirms as nacks when the
+			// channel goes; the broker may or may not have the message.
+			return fmt.Errorf("publish to %s: channel closed before the broker confirmed %s", p.queue, g.GetId())
+		}
 		return fmt.Errorf("publish to %s: broker nacked message %s", p.queue, g.GetId())
 	}
 	return nil

@@ -30,19 +30,93 @@ func declare(ch *amqp.Channel, queue string) error {
 	return nil
 }
 
-// keepConnected dials url and calls use with a fresh connection and channel
-// until ctx ends; when use returns (the connection closed), it redials with
-// backoff. use must return when ctx ends or the connection closes.
-func keepConnected(ctx context.Context, url string, log *slog.Logger, use func(ctx context.Context, conn *amqp.Connection, ch *amqp.Channel) error) {
+// errChannelLost marks a session that ended while its connection stayed
+// up: the broker closed the channel (a consumer timeout, a queue deleted
+// under a publisher's passive declare) or cancelled the consumer
+// (basic.cancel, e.g. the queue was deleted). Nothing else would notice:
+// the connection's close notification never fires, and a consumer would
+// sit idle with health still SERVING.
+var errChannelLost = errors.New("rabbitmq channel lost")
+
+// stableSession is how long a session must last for the next failure to
+// start the backoff over; a channel the broker closes right after it
+// opens (a declare it refuses) backs off instead of spinning.
+const stableSession = 5 * time.Second
+
+// session is one channel on one connection and the notifications that end it.
+type session struct {
+	conn       *amqp.Connection
+	ch         *amqp.Channel
+	connClosed chan *amqp.Error
+	chClosed   chan *amqp.Error
+	cancelled  chan string
+}
+
+func newSession(conn *amqp.Connection, ch *amqp.Channel) *session {
+	return &session{
+		conn:       conn,
+		ch:         ch,
+		connClosed: conn.NotifyClose(make(chan *amqp.Error, 1)),
+		chClosed:   ch.NotifyClose(make(chan *amqp.Error, 1)),
+		cancelled:  ch.NotifyCancel(make(chan string, 1)),
+	}
+}
+
+// wait blocks until ctx ends (nil) or the session ends, and says why: an
+// error wrapping errChannelLost when only the channel went, any other
+// error when the connection did.
+func (s *session) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case e := <-s.connClosed:
+		return connLost(e)
+	case e := <-s.chClosed:
+		if s.conn.IsClosed() {
+			return s.connErr()
+		}
+		if e == nil {
+			return fmt.Errorf("%w: closed", errChannelLost)
+		}
+		return fmt.Errorf("%w: closed by the broker: %w", errChannelLost, e)
+	case tag, ok := <-s.cancelled:
+		if s.conn.IsClosed() {
+			return s.connErr()
+		}
+		if !ok {
+			return fmt.Errorf("%w: closed", errChannelLost)
+		}
+		return fmt.Errorf("%w: the broker cancelled consumer %q (queue deleted?)", errChannelLost, tag)
+	}
+}
+
+// connErr is the connection's close reason, once its notification comes
+// (it is sent before the channels are shut down, so it is there already).
+func (s *session) connErr() error {
+	select {
+	case e := <-s.connClosed:
+		return connLost(e)
+	case <-time.After(time.Second):
+		return errors.New("connection closed")
+	}
+}
+
+func connLost(e *amqp.Error) error {
+	if e == nil {
+		return errors.New("connection closed")
+	}
+	return e
+}
+
+// keepConnected dials url and runs sessions on the connection until ctx
+// ends; when the connection is lost it redials with backoff. use must
+// return when ctx ends or the session ends (session.wait).
+func keepConnected(ctx context.Context, url string, log *slog.Logger, use func(ctx context.Context, s *session) error) {
 	b := sink.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(dialTimeout), Properties: amqp.Table{"connection_name": "greeting"}})
 		if err == nil {
-			var ch *amqp.Channel
-			if ch, err = conn.Channel(); err == nil {
-				b.Reset()
-				err = use(ctx, conn, ch)
-			}
+			err = sessions(ctx, conn, log, &b, use)
 			_ = conn.Close()
 		}
 		if ctx.Err() != nil {
@@ -56,17 +130,29 @@ func keepConnected(ctx context.Context, url string, log *slog.Logger, use func(c
 	}
 }
 
-// waitClosed blocks until conn closes or ctx ends.
-func waitClosed(ctx context.Context, conn *amqp.Connection) error {
-	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
-	select {
-	case <-ctx.Done():
-		return nil
-	case e := <-closed:
-		if e == nil {
-			return errors.New("connection closed")
+// sessions opens a channel on conn and calls use with it, and again after
+// each channel loss, until the connection is lost or ctx ends. use reports
+// the loss: only it knows what stopped (consuming, publishing).
+func sessions(ctx context.Context, conn *amqp.Connection, log *slog.Logger, b *sink.Backoff, use func(ctx context.Context, s *session) error) error {
+	for {
+		ch, err := conn.Channel()
+		if err != nil {
+			return fmt.Errorf("open channel: %w", err)
 		}
-		return e
+		began := time.Now()
+		err = use(ctx, newSession(conn, ch))
+		_ = ch.Close()
+		if time.Since(began) >= stableSession {
+			b.Reset()
+		}
+		if ctx.Err() != nil || !errors.Is(err, errChannelLost) || conn.IsClosed() {
+			return err
+		}
+		d := b.Next()
+		log.Info("reopening rabbitmq channel", "retry_in", d.String())
+		if !sink.Sleep(ctx, d) {
+			return nil
+		}
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/meshproof/meshproof/harness/toolbin"
+	"github.com/meshproof/meshproof/internal/toolbin"
 	"github.com/meshproof/meshproof/mesh/internal/standintest"
 	"github.com/meshproof/meshproof/mesh/sink/mongosink"
 	greetingv3 "github.com/meshproof/meshproof/proto/greeting/v3"

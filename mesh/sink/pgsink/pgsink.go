@@ -34,7 +34,6 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`
 type Sink struct {
 	pool   *pgxpool.Pool
 	tracer trace.Tracer
-	schema bool
 }
 
 // New parses dsn (URL or key=value) and creates a lazy pool.

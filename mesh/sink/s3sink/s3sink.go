@@ -67,8 +67,7 @@ func (s *Sink) Connect(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	var nf *types.NotFound
-	if !errors.As(err, &nf) {
+	if _, ok := errors.AsType[*types.NotFound](err); !ok {
 		return fmt.Errorf("head bucket %s: %w", s.cfg.Bucket, err)
 	}
 	if _, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.cfg.Bucket)}); err != nil {

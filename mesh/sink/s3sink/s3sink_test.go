@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/meshproof/meshproof/harness/toolbin"
+	"github.com/meshproof/meshproof/internal/toolbin"
 	"github.com/meshproof/meshproof/mesh/internal/standintest"
 	"github.com/meshproof/meshproof/mesh/sink/s3sink"
 	greetingv3 "github.com/meshproof/meshproof/proto/greeting/v3"
