@@ -12,11 +12,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshproof/meshproof/harness/compare"
+	"github.com/meshproof/meshproof/harness/report"
 	"github.com/meshproof/meshproof/harness/run"
 )
 
-// TestCompare runs a short load twice and once more with 50 ms on the link
-// to service-b, then compares them with the CLI: two normal runs are no
+// TestCompare runs a short open-model load twice and once more with 50 ms
+// on the link to service-b, then compares them with the CLI: two normal runs are no
 // regression (exit 0); the slow one is (exit 1), naming the percentiles
 // and service-a, whose spans now wait for service-b.
 func TestCompare(t *testing.T) {
@@ -35,6 +36,12 @@ func TestCompare(t *testing.T) {
 	base := runDir("testdata/compare-base.yaml")
 	again := runDir("testdata/compare-base.yaml")
 	slow := runDir("testdata/compare-slow.yaml")
+	// A latency step that silently did nothing would make the regression
+	// subtest fail for the wrong reason; make sure the delay was in place.
+	slowRun, err := report.ReadArtifacts(slow)
+	require.NoError(t, err)
+	require.Len(t, slowRun.Faults, 1, "the slow run must record its latency window")
+	require.Equal(t, "latency", slowRun.Faults[0].Action)
 
 	t.Run("same code is no regression", func(t *testing.T) {
 		res, code, text := compareCLI(t, bin, base, again)
