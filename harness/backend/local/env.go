@@ -38,6 +38,10 @@ type env struct {
 	// (Options.Interpose); the service itself and the harness keep the
 	// real address.
 	proxied map[string]string
+	// private holds the ports handed to internal listeners (freePort), so
+	// that no two of them, and none of them and a service, coincide.
+	portMu  sync.Mutex
+	private map[int]bool
 
 	mu     sync.Mutex
 	closed bool
@@ -210,15 +214,43 @@ func listenOutsideEphemeral() (net.Listener, error) {
 	return nil, fmt.Errorf("no free port in %d-%d: %w", portRangeLow, portRangeHigh, lastErr)
 }
 
-// freePort picks a port no declared container port maps to (internal
-// listeners such as epmd or a dist port).
-func freePort() (int, error) {
-	l, err := listenOutsideEphemeral()
-	if err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
+// freePort picks a port for a listener nobody else addresses (epmd, a
+// dist port, Jaeger's admin port). Being free now is not enough: the ports
+// promised to services are closed until each service binds its own, and a
+// Jaeger admin port that landed on service-c's port made service-c exit
+// with "address already in use" (seen in CI). So it also skips every port
+// of this run's services and every port it handed out before.
+func (e *env) freePort() (int, error) {
+	e.portMu.Lock()
+	defer e.portMu.Unlock()
+	for range 100 {
+		l, err := listenOutsideEphemeral()
+		if err != nil {
+			return 0, fmt.Errorf("pick a free port: %w", err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !e.private[p] && !e.promised(p) {
+			if e.private == nil {
+				e.private = map[int]bool{}
+			}
+			e.private[p] = true
+			return p, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("pick a free port: every pick was promised to a service")
+}
+
+// promised reports whether p is the host port of a service of the run.
+func (e *env) promised(p int) bool {
+	for _, m := range e.ports {
+		for _, hp := range m {
+			if hp == p {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (e *env) RunID() string { return e.runID }

@@ -30,11 +30,11 @@ func (e *env) rabbitPlan(s *service, dir string) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	epmdPort, err := freePort()
+	epmdPort, err := e.freePort()
 	if err != nil {
 		return nil, err
 	}
-	distPort, err := freePort()
+	distPort, err := e.freePort()
 	if err != nil {
 		return nil, err
 	}

@@ -127,7 +127,7 @@ func (e *env) portOrFree(s *topology.Service, cp int) (int, error) {
 	if p, ok := e.hostPort(s.Name, cp); ok {
 		return p, nil
 	}
-	return freePort()
+	return e.freePort()
 }
 
 func loopback(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
