@@ -215,9 +215,9 @@ func listenOutsideEphemeral() (net.Listener, error) {
 }
 
 // freePort picks a port for a listener nobody else addresses (epmd, a
-// dist port, Jaeger's admin port). Being free now is not enough: the ports
+// dist port, Jaeger's own metrics port). Being free now is not enough: the ports
 // promised to services are closed until each service binds its own, and a
-// Jaeger admin port that landed on service-c's port made service-c exit
+// Jaeger metrics port that landed on service-c's port made service-c exit
 // with "address already in use" (seen in CI). So it also skips every port
 // of this run's services and every port it handed out before.
 func (e *env) freePort() (int, error) {

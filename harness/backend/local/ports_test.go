@@ -9,7 +9,7 @@ import (
 
 // TestFreePortSkipsServicePorts promises five of every six ports of the
 // range to services, as if they were allocated and not yet bound: a free
-// port for an internal listener (epmd, Jaeger's admin port) must still
+// port for an internal listener (epmd, Jaeger's own metrics port) must still
 // never be one of them, nor one it handed out before.
 func TestFreePortSkipsServicePorts(t *testing.T) {
 	e := &env{ports: map[string]map[int]int{"svc": {}}}
