@@ -170,7 +170,12 @@ func convertService(sc types.ServiceConfig, dir string) (*Service, error) {
 		s.DependsOn = append(s.DependsOn, dep)
 	}
 	sort.Strings(s.DependsOn)
+	s.Tmpfs = append(s.Tmpfs, sc.Tmpfs...)
 	for _, v := range sc.Volumes {
+		if v.Type == types.VolumeTypeTmpfs {
+			s.Tmpfs = append(s.Tmpfs, v.Target)
+			continue
+		}
 		if v.Type != types.VolumeTypeBind {
 			continue
 		}

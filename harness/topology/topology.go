@@ -48,7 +48,11 @@ type Service struct {
 	// DependsOn lists the services this one needs started first.
 	DependsOn []string
 	// Volumes are bind mounts: host path (absolute) -> container path.
-	Volumes     []Mount
+	Volumes []Mount
+	// Tmpfs lists container paths mounted as tmpfs (compose `tmpfs:` and
+	// volumes of type tmpfs): a store's data that lives as long as its run
+	// stays off the image's copy-on-write layer.
+	Tmpfs       []string
 	Healthcheck []string
 	Meshproof   Ext
 }

@@ -64,6 +64,8 @@ func TestLoadRealCompose(t *testing.T) {
 	assert.Equal(t, "postgres:16", pg.Image)
 	assert.Equal(t, []Mount{{Source: filepath.Join(root, "fixtures/postgres"), Target: "/docker-entrypoint-initdb.d", ReadOnly: true}}, pg.Volumes)
 	assert.Equal(t, "fixtures/postgres", pg.Meshproof.Fixtures)
+	assert.Equal(t, []string{"/data/db"}, topo.Services["mongodb"].Tmpfs, "the store's data stays off the image layer")
+	assert.Empty(t, pg.Tmpfs)
 
 	assert.Equal(t, 90*time.Second, topo.Services["rabbitmq"].Meshproof.ReadyTimeout)
 	assert.Equal(t, []int{4317, 4318, 16686}, topo.Services["jaeger"].Ports)

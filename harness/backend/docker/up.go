@@ -225,6 +225,12 @@ func (e *env) request(svc *topology.Service) (testcontainers.ContainerRequest, e
 				}
 				hc.Binds = append(hc.Binds, bind)
 			}
+			for _, path := range svc.Tmpfs {
+				if hc.Tmpfs == nil {
+					hc.Tmpfs = map[string]string{}
+				}
+				hc.Tmpfs[path] = ""
+			}
 		},
 	}, nil
 }
