@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/meshproof/meshproof/internal/rabbitnode"
 )
 
 // rabbitServer is the real start script; /usr/sbin/rabbitmq-server is a
@@ -55,9 +57,6 @@ func (e *env) rabbitPlan(s *service, dir string) (*plan, error) {
 		version: rabbitVersion(),
 	}, nil
 }
-
-// loopbackDist keeps an Erlang node's distribution listener on 127.0.0.1.
-const loopbackDist = "-kernel inet_dist_use_interface {127,0,0,1}"
 
 // randomCookie is 32 random bytes, hex: an Erlang cookie must be an atom's
 // text, and hex needs no quoting.
@@ -118,36 +117,10 @@ func (e *env) rabbitFiles(s *service, dir string, amqpPort int) error {
 	return nil
 }
 
-// rabbitEnv points the node (and rabbitmqctl) at the files under dir and
-// its private ports, all on 127.0.0.1.
+// rabbitEnv is the node's environment: the shared loopback-only recipe on
+// top of the backend's base environment.
 func rabbitEnv(dir, node string, epmdPort, amqpPort, distPort int) []string {
-	return append(baseEnv(),
-		"HOME="+filepath.Join(dir, "home"),
-		"ERL_EPMD_PORT="+strconv.Itoa(epmdPort),
-		"ERL_EPMD_ADDRESS=127.0.0.1",
-		"RABBITMQ_NODENAME="+node,
-		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
-		"RABBITMQ_NODE_PORT="+strconv.Itoa(amqpPort),
-		"RABBITMQ_DIST_PORT="+strconv.Itoa(distPort),
-		"RABBITMQ_CONFIG_FILE="+filepath.Join(dir, "rabbitmq.conf"),
-		"RABBITMQ_ADVANCED_CONFIG_FILE="+filepath.Join(dir, "advanced.config"),
-		"RABBITMQ_CONF_ENV_FILE="+filepath.Join(dir, "rabbitmq-env.conf"),
-		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
-		"RABBITMQ_PLUGINS_EXPAND_DIR="+filepath.Join(dir, "plugins-expand"),
-		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
-		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
-		"RABBITMQ_LOGS=-",
-		"RABBITMQ_PID_FILE="+filepath.Join(dir, "rabbitmq.pid"),
-		// Erlang's schedulers busy-wait otherwise, eating the 2 cores the
-		// system under test needs.
-		// -start_epmd false: the node must use our epmd, never start its
-		// own "epmd -daemon", which leaves the process group and outlives
-		// the run.
-		// inet_dist_use_interface: the distribution listener binds every
-		// interface otherwise (RABBITMQ_NODE_IP_ADDRESS covers AMQP only).
-		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=+sbwt none +sbwtdcpu none +sbwtdio none -start_epmd false "+loopbackDist,
-		"RABBITMQ_CTL_ERL_ARGS="+loopbackDist,
-	)
+	return append(baseEnv(), rabbitnode.Env(dir, node, rabbitnode.Ports{EPMD: epmdPort, AMQP: amqpPort, Dist: distPort})...)
 }
 
 func rabbitPluginAvailable(name string) bool {

@@ -12,13 +12,11 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshproof/meshproof/internal/rabbitnode"
 )
 
 const rabbitBin = "/usr/lib/rabbitmq/bin"
-
-// loopbackDist keeps the node's (and rabbitmqctl's) distribution listener
-// on 127.0.0.1 instead of every interface.
-const loopbackDist = "-kernel inet_dist_use_interface {127,0,0,1}"
 
 // RabbitMQ is a private broker node.
 type RabbitMQ struct {
@@ -56,30 +54,12 @@ func StartRabbitMQ(t *testing.T) *RabbitMQ {
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o700))
 		require.NoError(t, os.WriteFile(p, []byte(content), 0o400))
 	}
-	for _, d := range []string{"mnesia", "log", "expand"} {
+	for _, d := range []string{"mnesia", "log", "plugins-expand"} {
 		require.NoError(t, os.Mkdir(filepath.Join(dir, d), 0o700))
 	}
 	chownTree(t, dir, cred)
 	node := "mptest" + strconv.Itoa(amqpPort) + "@localhost"
-	env := baseEnv(
-		"HOME="+filepath.Join(dir, "home"),
-		"ERL_EPMD_PORT="+strconv.Itoa(epmdPort),
-		"ERL_EPMD_ADDRESS=127.0.0.1",
-		"RABBITMQ_NODENAME="+node,
-		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
-		"RABBITMQ_NODE_PORT="+strconv.Itoa(amqpPort),
-		"RABBITMQ_DIST_PORT="+strconv.Itoa(distPort),
-		"RABBITMQ_CONFIG_FILE="+filepath.Join(dir, "rabbitmq.conf"),
-		"RABBITMQ_ADVANCED_CONFIG_FILE="+filepath.Join(dir, "advanced.config"),
-		"RABBITMQ_CONF_ENV_FILE="+filepath.Join(dir, "rabbitmq-env.conf"),
-		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
-		"RABBITMQ_PLUGINS_EXPAND_DIR="+filepath.Join(dir, "expand"),
-		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
-		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
-		"RABBITMQ_LOGS=-",
-		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=+sbwt none +sbwtdcpu none +sbwtdio none -start_epmd false "+loopbackDist,
-		"RABBITMQ_CTL_ERL_ARGS="+loopbackDist,
-	)
+	env := baseEnv(rabbitnode.Env(dir, node, rabbitnode.Ports{EPMD: epmdPort, AMQP: amqpPort, Dist: distPort})...)
 	ep := start(t, cred, env, dir, epmd, "-port", strconv.Itoa(epmdPort), "-address", "127.0.0.1")
 	waitFor(t, "epmd", ep, func(ctx context.Context) error { return dialTCP(ctx, epmdPort) })
 	r := &RabbitMQ{URL: "amqp://test:" + pass + "@127.0.0.1:" + strconv.Itoa(amqpPort) + "/", env: env, dir: dir, cred: cred}
