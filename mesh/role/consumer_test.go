@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/meshproof/meshproof/internal/servertest"
 	"github.com/meshproof/meshproof/mesh/config"
-	"github.com/meshproof/meshproof/mesh/internal/servertest"
 	"github.com/meshproof/meshproof/mesh/role"
 	"github.com/meshproof/meshproof/mesh/telemetry"
 )

@@ -3,13 +3,6 @@ package data
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,78 +13,8 @@ import (
 	"github.com/meshproof/meshproof/harness/assert/expect"
 	"github.com/meshproof/meshproof/harness/assert/verdict"
 	"github.com/meshproof/meshproof/harness/scenario"
+	"github.com/meshproof/meshproof/internal/servertest"
 )
-
-const pgBin = "/usr/lib/postgresql/15/bin"
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startPostgres runs a private Postgres 15 (initdb + postgres as the
-// postgres user, which both insist on) and returns its DSN.
-func startPostgres(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(pgBin, "postgres")); err != nil {
-		t.Skip("postgresql-15 not installed")
-	}
-	pg, err := user.Lookup("postgres")
-	if err != nil || os.Geteuid() != 0 {
-		t.Skip("needs root and a postgres user to run initdb")
-	}
-	uid, _ := strconv.Atoi(pg.Uid)
-	gid, _ := strconv.Atoi(pg.Gid)
-	// Not t.TempDir: its parent is private to root, and postgres must reach it.
-	dir, err := os.MkdirTemp("", "meshproof-pg-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	require.NoError(t, os.Chown(dir, uid, gid))
-	data := filepath.Join(dir, "data")
-	// Run as the postgres user directly (not through runuser, which does not
-	// pass our stop signal on), so the server is ours to signal.
-	asPostgres := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	initdb := exec.Command(filepath.Join(pgBin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
-	initdb.SysProcAttr = asPostgres
-	out, err := initdb.CombinedOutput()
-	require.NoError(t, err, "initdb: %s", out)
-
-	port := freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, filepath.Join(pgBin, "postgres"),
-		"-D", data, "-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off")
-	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = asPostgres
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) } // fast shutdown
-	cmd.WaitDelay = 10 * time.Second
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		_ = logf.Close()
-	})
-	dsn := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := pgx.Connect(cctx, dsn)
-		ccancel()
-		if err == nil {
-			_ = conn.Close(context.Background())
-			return dsn
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-			t.Fatalf("postgres not ready: %v\n%s", err, log)
-		}
-		time.Sleep(100 * time.Millisecond) // polling readiness
-	}
-}
 
 func exec1(t *testing.T, dsn, sql string) {
 	t.Helper()
@@ -105,7 +28,7 @@ func exec1(t *testing.T, dsn, sql string) {
 }
 
 func TestPostgresAgainstRealServer(t *testing.T) {
-	dsn := startPostgres(t)
+	dsn := servertest.StartPostgres(t)
 	exec1(t, dsn, "CREATE TABLE greeting_ledger (id text PRIMARY KEY, service text); INSERT INTO greeting_ledger VALUES ('1','a'),('2','a'),('3','a')")
 	vars := expect.Vars{"load.ok": 3}
 	ctx := context.Background()
@@ -135,7 +58,7 @@ func TestPostgresAgainstRealServer(t *testing.T) {
 // A late double write after a first read that already satisfied the
 // expectation must be seen: the value is judged only once it settles.
 func TestOvershootAfterAMatchingReadIsSeen(t *testing.T) {
-	dsn := startPostgres(t)
+	dsn := servertest.StartPostgres(t)
 	exec1(t, dsn, "CREATE TABLE greeting_ledger (id text PRIMARY KEY); INSERT INTO greeting_ledger VALUES ('1'),('2'),('3')")
 	lateErr := make(chan error, 1)
 	go func() {
@@ -171,7 +94,7 @@ func TestUnsettledReadingFails(t *testing.T) {
 }
 
 func TestUnreachableStoresReportTheirError(t *testing.T) {
-	port := freePort(t) // nothing listens here
+	port := servertest.FreePort(t) // nothing listens here
 	ctx := context.Background()
 	for _, tc := range []struct {
 		spec     scenario.DataAssertion

@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/meshproof/meshproof/mesh/internal/servertest"
+	"github.com/meshproof/meshproof/internal/servertest"
 	greetingv3 "github.com/meshproof/meshproof/proto/greeting/v3"
 )
 

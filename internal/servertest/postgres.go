@@ -36,7 +36,7 @@ func StartPostgres(t *testing.T) string {
 	out, err := initdb.CombinedOutput()
 	require.NoError(t, err, "initdb:\n%s", out)
 
-	port := freePort(t)
+	port := FreePort(t)
 	srv := start(t, cred, env, dir, filepath.Join(bin, "postgres"), "-D", data, "-h", "127.0.0.1",
 		"-p", strconv.Itoa(port), "-k", filepath.Join(dir, "sock"), "-c", "fsync=off", "-c", "synchronous_commit=off")
 	dsn := "postgres://postgres:" + pass + "@127.0.0.1:" + strconv.Itoa(port) + "/postgres?sslmode=disable"

@@ -35,7 +35,7 @@ func StartRabbitMQ(t *testing.T) *RabbitMQ {
 	server := mustStat(t, filepath.Join(rabbitBin, "rabbitmq-server"), "rabbitmq-server")
 	epmd := lookPath(t, "epmd", "erlang-base")
 	dir, cred := privateDir(t, "rabbitmq")
-	epmdPort, distPort, amqpPort := freePort(t), freePort(t), freePort(t)
+	epmdPort, distPort, amqpPort := FreePort(t), FreePort(t), FreePort(t)
 	pass := secret(t)
 	conf := strings.Join([]string{
 		"listeners.tcp.default = 127.0.0.1:" + strconv.Itoa(amqpPort),

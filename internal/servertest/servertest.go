@@ -97,8 +97,8 @@ func chownTree(t *testing.T, dir string, cred *syscall.Credential) {
 	}))
 }
 
-// freePort picks a free loopback port.
-func freePort(t *testing.T) int {
+// FreePort picks a free loopback port.
+func FreePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
