@@ -15,6 +15,7 @@ import (
 	"github.com/meshproof/meshproof/harness/assert/metrics"
 	"github.com/meshproof/meshproof/harness/assert/traces"
 	"github.com/meshproof/meshproof/harness/assert/verdict"
+	"github.com/meshproof/meshproof/harness/environment"
 	"github.com/meshproof/meshproof/harness/scenario"
 	"github.com/meshproof/meshproof/harness/topology"
 )
@@ -157,11 +158,25 @@ func CheckData(ctx context.Context, env *Env, spec scenario.DataAssertion, vars 
 	if kind == "" {
 		return data.Judge(spec, data.Reading{}, vars), nil
 	}
-	ep, err := env.endpointOf(kind, spec.Service)
+	ep, err := env.storeOf(kind, spec.Service)
 	if err != nil {
 		return verdict.Result{}, err
 	}
 	return data.Judge(spec, data.Collect(ctx, ep, spec, dataWithin(spec)), vars), nil
+}
+
+// storeOf is endpointOf plus the service's management API, as the data
+// kind reads a store.
+func (e *Env) storeOf(kind topology.Kind, service string) (data.Endpoint, error) {
+	ep, err := e.endpointOf(kind, service)
+	if err != nil {
+		return data.Endpoint{}, err
+	}
+	name, err := e.pick(kind, service)
+	if err != nil {
+		return data.Endpoint{}, err
+	}
+	return data.Endpoint{URL: ep, Management: environment.Management(e.up.Topology, name, e.up.Resolve)}, nil
 }
 
 // dataWithin is how long CheckData waits for a value to settle, never

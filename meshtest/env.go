@@ -169,6 +169,19 @@ func (e *Env) Endpoint(t T, service string) string {
 // (the one named, when service is not empty): how assertions find Jaeger,
 // Prometheus and the stores without the test naming them.
 func (e *Env) endpointOf(kind topology.Kind, service string) (string, error) {
+	name, err := e.pick(kind, service)
+	if err != nil {
+		return "", err
+	}
+	ep, err := e.up.Endpoint(name)
+	if err != nil {
+		return "", fmt.Errorf("meshtest: %w", err)
+	}
+	return ep, nil
+}
+
+// pick names the started service of a topology kind (or checks service).
+func (e *Env) pick(kind topology.Kind, service string) (string, error) {
 	var started []string
 	for _, s := range e.Services() {
 		started = append(started, s.Name)
@@ -177,11 +190,7 @@ func (e *Env) endpointOf(kind topology.Kind, service string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("meshtest: %w", err)
 	}
-	ep, err := e.up.Endpoint(name)
-	if err != nil {
-		return "", fmt.Errorf("meshtest: %w", err)
-	}
-	return ep, nil
+	return name, nil
 }
 
 // Kill sends SIGKILL to a service (a crash: no drain).

@@ -59,6 +59,9 @@ type Env interface {
 	// reaches a service: the one started service of the given topology kind,
 	// or the named one when service is not empty.
 	Endpoint(kind topology.Kind, service string) (string, error)
+	// Management is the same service's management API (its
+	// x-meshproof.management, resolved), "" when it declares none.
+	Management(kind topology.Kind, service string) (string, error)
 	// Services describes every started service (its log file among them).
 	Services() []environment.ServiceInfo
 	// UnderTest are the services `service: "*"` log rules stand for.

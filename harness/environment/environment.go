@@ -127,6 +127,16 @@ func Endpoint(topo *topology.Topology, service string, resolve func(string) stri
 	return resolve(s.Meshproof.Endpoint), nil
 }
 
+// Management resolves a service's declared x-meshproof.management with
+// resolve, like Endpoint; "" when the service declares none.
+func Management(topo *topology.Topology, service string, resolve func(string) string) string {
+	s, ok := topo.Services[service]
+	if !ok || s.Meshproof.Management == "" {
+		return ""
+	}
+	return resolve(s.Meshproof.Management)
+}
+
 // ServiceInfo is what the report shows of a service.
 type ServiceInfo struct {
 	Name string `json:"name"`

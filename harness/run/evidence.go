@@ -78,6 +78,14 @@ func (a *assertEnv) Endpoint(kind topology.Kind, service string) (string, error)
 	return a.env.Endpoint(name)
 }
 
+func (a *assertEnv) Management(kind topology.Kind, service string) (string, error) {
+	name, err := a.p.Topology.Pick(kind, service, a.p.Services)
+	if err != nil {
+		return "", err
+	}
+	return environment.Management(a.p.Topology, name, a.env.Resolve), nil
+}
+
 func (a *assertEnv) Services() []environment.ServiceInfo { return a.env.Services() }
 
 func (a *assertEnv) UnderTest() []string {

@@ -96,6 +96,10 @@ type Ext struct {
 	// environment resolves it to the run's real address; assertion code
 	// never spells a port or a password.
 	Endpoint string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
+	// Management is the service's HTTP management API, written like
+	// Endpoint ("http://guest:guest@rabbitmq:15672"), for what its client
+	// protocol cannot tell: RabbitMQ's unacknowledged message count.
+	Management string `yaml:"management,omitempty" json:"management,omitempty"`
 	// Fixtures is a directory (relative to the compose file) of seed files:
 	// *.sql for postgres, *.json bucket lists for localstack.
 	Fixtures string `yaml:"fixtures,omitempty" json:"fixtures,omitempty"`

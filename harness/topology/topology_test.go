@@ -68,6 +68,9 @@ func TestLoadRealCompose(t *testing.T) {
 	assert.Empty(t, pg.Tmpfs)
 
 	assert.Equal(t, 90*time.Second, topo.Services["rabbitmq"].Meshproof.ReadyTimeout)
+	assert.Equal(t, "http://guest:guest@rabbitmq:15672", topo.Services["rabbitmq"].Meshproof.Management)
+	assert.Equal(t, "http://guest:guest@127.0.0.1:32768", Rewrite(topo.Services["rabbitmq"].Meshproof.Management,
+		topo.Resolver(func(string, int) (string, bool) { return "127.0.0.1:32768", true })), "resolved like the endpoint")
 	assert.Equal(t, []int{4317, 4318, 16686}, topo.Services["jaeger"].Ports)
 	assert.Equal(t, []string{"--config.file=/etc/prometheus/prometheus.yml", "--web.enable-lifecycle"}, topo.Services["prometheus"].Command)
 }

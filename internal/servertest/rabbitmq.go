@@ -2,6 +2,9 @@ package servertest
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
@@ -22,31 +26,62 @@ const rabbitBin = "/usr/lib/rabbitmq/bin"
 type RabbitMQ struct {
 	// URL is the AMQP URL, credentials included.
 	URL string
+	// Management is the management API's URL, credentials included; ""
+	// unless the node was started WithManagement.
+	Management string
 
 	env  []string
 	dir  string
 	cred *syscall.Credential
 }
 
+// RabbitOption configures StartRabbitMQ.
+type RabbitOption func(*rabbitConfig)
+
+type rabbitConfig struct {
+	management      bool
+	consumerTimeout time.Duration
+}
+
+// WithManagement enables the management plugin on a loopback port.
+func WithManagement() RabbitOption { return func(c *rabbitConfig) { c.management = true } }
+
+// WithConsumerTimeout sets how long the broker lets a delivery go
+// unacknowledged before it closes the consumer's channel (default 2 s, so a
+// test can watch it happen; checked on each channel tick, every 500 ms).
+func WithConsumerTimeout(d time.Duration) RabbitOption {
+	return func(c *rabbitConfig) { c.consumerTimeout = d }
+}
+
 // StartRabbitMQ runs a RabbitMQ node with its own epmd, ports and cookie,
-// and returns once it accepts AMQP connections.
-func StartRabbitMQ(t *testing.T) *RabbitMQ {
+// and returns once it accepts AMQP connections (and, WithManagement, once
+// its management API answers).
+func StartRabbitMQ(t *testing.T, opts ...RabbitOption) *RabbitMQ {
 	t.Helper()
+	cfg := rabbitConfig{consumerTimeout: 2 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	server := mustStat(t, filepath.Join(rabbitBin, "rabbitmq-server"), "rabbitmq-server")
 	epmd := lookPath(t, "epmd", "erlang-base")
 	dir, cred := privateDir(t, "rabbitmq")
 	epmdPort, distPort, amqpPort := FreePort(t), FreePort(t), FreePort(t)
 	pass := secret(t)
-	conf := strings.Join([]string{
+	lines := []string{
 		"listeners.tcp.default = 127.0.0.1:" + strconv.Itoa(amqpPort),
 		"default_user = test",
 		"default_pass = " + pass,
-		// Short enough that a test can watch a consumer being timed out
-		// (checked on each channel tick, see advanced.config).
-		"consumer_timeout = 2000",
-	}, "\n") + "\n"
+		"consumer_timeout = " + strconv.FormatInt(cfg.consumerTimeout.Milliseconds(), 10),
+	}
+	plugins, mgmtPort := "[].\n", 0
+	if cfg.management {
+		mgmtPort = FreePort(t)
+		plugins = "[rabbitmq_management].\n"
+		lines = append(lines, "management.tcp.ip = 127.0.0.1", "management.tcp.port = "+strconv.Itoa(mgmtPort))
+	}
+	conf := strings.Join(lines, "\n") + "\n"
 	for name, content := range map[string]string{
-		"rabbitmq.conf": conf, "enabled_plugins": "[].\n", "rabbitmq-env.conf": "",
+		"rabbitmq.conf": conf, "enabled_plugins": plugins, "rabbitmq-env.conf": "",
 		"advanced.config":     "[{rabbit, [{channel_tick_interval, 500}]}].\n",
 		"home/.erlang.cookie": secret(t) + "\n",
 	} {
@@ -71,7 +106,38 @@ func StartRabbitMQ(t *testing.T) *RabbitMQ {
 		}
 		return err
 	})
+	if cfg.management {
+		r.Management = "http://test:" + pass + "@127.0.0.1:" + strconv.Itoa(mgmtPort)
+		waitFor(t, "rabbitmq management", srv, func(ctx context.Context) error { return httpOK(ctx, r.Management+"/api/overview") })
+	}
 	return r
+}
+
+// httpOK GETs u (basic auth from its credentials) and wants a 200.
+func httpOK(ctx context.Context, u string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return err
+	}
+	if parsed.User != nil {
+		pass, _ := parsed.User.Password()
+		req.SetBasicAuth(parsed.User.Username(), pass)
+		parsed.User = nil
+		req.URL = parsed
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", parsed.Redacted(), resp.Status)
+	}
+	return nil
 }
 
 // Ctl runs rabbitmqctl against the node and returns its output; the

@@ -41,6 +41,10 @@ type Reading struct {
 	Values []float64 `json:"values,omitempty"`
 	// Error is the last read's error, when it failed.
 	Error string `json:"error,omitempty"`
+	// Counted says what a queue depth counts: ready messages plus
+	// unacknowledged ones, or ready ones only when the broker declares no
+	// management API. Empty for other stores.
+	Counted string `json:"counted,omitempty"`
 	// Baseline is the value at load start, when the environment held data
 	// before the run (attached or external): the judged value is then
 	// Value − Baseline, the run's own change.
@@ -75,6 +79,15 @@ const maxValues = 32
 
 // readTimeout bounds one read, so a hung store cannot stall the run.
 const readTimeout = 5 * time.Second
+
+// Endpoint is where Collect reads a store.
+type Endpoint struct {
+	// URL is the service's client endpoint (x-meshproof.endpoint).
+	URL string
+	// Management is its management API (x-meshproof.management), "" when
+	// it declares none. RabbitMQ's unacknowledged messages are read there.
+	Management string
+}
 
 // reader reads one number from a store.
 type reader interface {
@@ -148,16 +161,16 @@ func Name(spec scenario.DataAssertion) string {
 	return fmt.Sprintf("%s %s %s %s", Store(spec), target(spec), field, e)
 }
 
-func open(ctx context.Context, endpoint string, spec scenario.DataAssertion) (reader, error) {
+func open(ctx context.Context, ep Endpoint, spec scenario.DataAssertion) (reader, error) {
 	switch Store(spec) {
 	case "mongo":
-		return openMongo(ctx, endpoint, *spec.Mongo)
+		return openMongo(ctx, ep.URL, *spec.Mongo)
 	case "rabbitmq":
-		return openRabbit(endpoint, spec.RabbitMQ.Queue)
+		return openRabbit(ep, spec.RabbitMQ.Queue)
 	case "postgres":
-		return openPostgres(ctx, endpoint, spec.Postgres)
+		return openPostgres(ctx, ep.URL, spec.Postgres)
 	case "s3":
-		return openS3(endpoint, *spec.S3)
+		return openS3(ep.URL, *spec.S3)
 	}
 	return nil, fmt.Errorf("a data assertion names exactly one of mongo, rabbitmq, postgres, s3")
 }
@@ -177,8 +190,8 @@ func within(spec scenario.DataAssertion) time.Duration {
 // limit has passed. A failing read is retried within the same deadline — a
 // store restarting during a fault scenario is normal — and resets the quiet
 // window, since nothing is known of the value meanwhile.
-func Collect(ctx context.Context, endpoint string, spec scenario.DataAssertion, limit time.Duration) (r Reading) {
-	r = Reading{Kind: Store(spec), Target: target(spec)}
+func Collect(ctx context.Context, ep Endpoint, spec scenario.DataAssertion, limit time.Duration) (r Reading) {
+	r = Reading{Kind: Store(spec), Target: target(spec), Counted: counted(spec, ep)}
 	began := time.Now()
 	defer func() { r.Elapsed = time.Since(began) }()
 	deadline := began.Add(limit)
@@ -190,7 +203,7 @@ func Collect(ctx context.Context, endpoint string, spec scenario.DataAssertion, 
 	}()
 	var since time.Time // when the current value was first read
 	for {
-		v, err := readOnce(ctx, &rd, endpoint, spec)
+		v, err := readOnce(ctx, &rd, ep, spec)
 		now := time.Now()
 		switch {
 		case err != nil:
@@ -222,12 +235,23 @@ func Collect(ctx context.Context, endpoint string, spec scenario.DataAssertion, 
 	}
 }
 
+// counted is Reading.Counted for spec read at ep.
+func counted(spec scenario.DataAssertion, ep Endpoint) string {
+	switch {
+	case Store(spec) != "rabbitmq":
+		return ""
+	case ep.Management == "":
+		return "ready messages only: the broker declares no x-meshproof.management, so messages delivered but not acknowledged are not counted"
+	}
+	return "ready + unacknowledged messages"
+}
+
 // readOnce reads one value, opening the store when needed and dropping the
 // connection after a failure (the store may have restarted).
-func readOnce(ctx context.Context, rd *reader, endpoint string, spec scenario.DataAssertion) (float64, error) {
+func readOnce(ctx context.Context, rd *reader, ep Endpoint, spec scenario.DataAssertion) (float64, error) {
 	if *rd == nil {
 		var err error
-		if *rd, err = open(ctx, endpoint, spec); err != nil {
+		if *rd, err = open(ctx, ep, spec); err != nil {
 			return 0, err
 		}
 	}
@@ -277,12 +301,12 @@ func Judge(spec scenario.DataAssertion, r Reading, vars expect.Vars) verdict.Res
 	case err != nil:
 		return fail(verdict.Error, "%v", err)
 	case ok:
-		res.Status = verdict.Pass
+		res.Status, res.Detail = verdict.Pass, r.Counted
 		return res
 	}
 	t, _ := e.Target(vars)
-	return fail(verdict.Fail, "%s %s settled at %s, want %s (%s); values seen: %s",
-		r.Kind, r.Target, e.Format(r.Judged()), raw, e.Format(t), formatValues(r.Values, e))
+	return fail(verdict.Fail, "%s %s settled at %s, want %s (%s); values seen: %s%s",
+		r.Kind, r.Target, e.Format(r.Judged()), raw, e.Format(t), formatValues(r.Values, e), countedNote(r))
 }
 
 func formatValues(vs []float64, e expect.Expectation) string {
@@ -291,6 +315,13 @@ func formatValues(vs []float64, e expect.Expectation) string {
 		parts[i] = e.Format(v)
 	}
 	return strings.Join(parts, " → ")
+}
+
+func countedNote(r Reading) string {
+	if r.Counted == "" {
+		return ""
+	}
+	return "; counted: " + r.Counted
 }
 
 func lastError(r Reading) string {

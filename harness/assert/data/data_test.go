@@ -34,7 +34,7 @@ func TestPostgresAgainstRealServer(t *testing.T) {
 	ctx := context.Background()
 
 	spec := scenario.DataAssertion{Postgres: "SELECT count(*) FROM greeting_ledger", Expect: "== load.ok", Within: scenario.Duration(5 * time.Second)}
-	r := Collect(ctx, dsn, spec, within(spec))
+	r := Collect(ctx, Endpoint{URL: dsn}, spec, within(spec))
 	assert.True(t, r.Settled)
 	assert.GreaterOrEqual(t, r.Reads, 3, "settling takes several reads over the quiet window")
 	assert.GreaterOrEqual(t, r.Elapsed, Quiet)
@@ -50,7 +50,7 @@ func TestPostgresAgainstRealServer(t *testing.T) {
 	assert.Contains(t, res.Detail, "want == load.ok + 1 (4)")
 
 	bad := scenario.DataAssertion{Postgres: "SELECT count(*) FROM no_such_table", Expect: "== 0", Within: scenario.Duration(Quiet)}
-	res = Judge(bad, Collect(ctx, dsn, bad, within(bad)), nil)
+	res = Judge(bad, Collect(ctx, Endpoint{URL: dsn}, bad, within(bad)), nil)
 	assert.Equal(t, verdict.Error, res.Status)
 	assert.Contains(t, res.Detail, "no_such_table")
 }
@@ -73,7 +73,7 @@ func TestOvershootAfterAMatchingReadIsSeen(t *testing.T) {
 		lateErr <- err
 	}()
 	spec := scenario.DataAssertion{Postgres: "SELECT count(*) FROM greeting_ledger", Expect: "<= load.ok", Within: scenario.Duration(10 * time.Second)}
-	r := Collect(context.Background(), dsn, spec, within(spec))
+	r := Collect(context.Background(), Endpoint{URL: dsn}, spec, within(spec))
 	require.NoError(t, <-lateErr)
 	require.True(t, r.Settled)
 	assert.Equal(t, []float64{3, 5}, r.Values)
@@ -105,7 +105,7 @@ func TestUnreachableStoresReportTheirError(t *testing.T) {
 		{scenario.DataAssertion{S3: &scenario.S3Query{Bucket: "greetings-raw", Prefix: "service-h/"}, Count: "== 1"}, fmt.Sprintf("http://test:test@127.0.0.1:%d", port)},
 		{scenario.DataAssertion{Mongo: &scenario.MongoQuery{DB: "service-f", Collection: "messages"}, Count: "== 1"}, ""},
 	} {
-		r := Collect(ctx, tc.endpoint, tc.spec, time.Second)
+		r := Collect(ctx, Endpoint{URL: tc.endpoint}, tc.spec, time.Second)
 		assert.Zero(t, r.Reads)
 		assert.False(t, r.Settled)
 		assert.NotEmpty(t, r.Error)

@@ -98,9 +98,9 @@ func (k *Kind) Begin(ctx context.Context, env assert.Env) error {
 		if _, done := k.baselines[kk]; done || !cumulative(Store(spec)) {
 			continue
 		}
-		ep, err := env.Endpoint(storeKinds[Store(spec)], spec.Service)
+		ep, err := endpoint(env, spec)
 		if err != nil {
-			return fmt.Errorf("%s: %w", Name(spec), err)
+			return err
 		}
 		var rd reader
 		v, err := readOnce(ctx, &rd, ep, spec)
@@ -121,7 +121,7 @@ func (k *Kind) Begin(ctx context.Context, env assert.Env) error {
 func (k *Kind) Collect(ctx context.Context, env assert.Env, w assert.Window) error {
 	type job struct {
 		spec     scenario.DataAssertion
-		endpoint string
+		endpoint Endpoint
 		limit    time.Duration
 	}
 	jobs := map[string]*job{}
@@ -132,9 +132,9 @@ func (k *Kind) Collect(ctx context.Context, env assert.Env, w assert.Window) err
 			j.limit = max(j.limit, within(spec))
 			continue
 		}
-		ep, err := env.Endpoint(storeKinds[Store(spec)], spec.Service)
+		ep, err := endpoint(env, spec)
 		if err != nil {
-			return fmt.Errorf("%s: %w", Name(spec), err)
+			return err
 		}
 		jobs[kk] = &job{spec: spec, endpoint: ep, limit: within(spec)}
 		order = append(order, kk)
@@ -156,6 +156,20 @@ func (k *Kind) Collect(ctx context.Context, env assert.Env, w assert.Window) err
 		return fmt.Errorf("drain: %w", ctx.Err())
 	}
 	return assert.SaveJSON(w.Dir, evidenceFile, k.readings)
+}
+
+// endpoint is where spec's store is read in env.
+func endpoint(env assert.Env, spec scenario.DataAssertion) (Endpoint, error) {
+	kind := storeKinds[Store(spec)]
+	url, err := env.Endpoint(kind, spec.Service)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("%s: %w", Name(spec), err)
+	}
+	mgmt, err := env.Management(kind, spec.Service)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("%s: %w", Name(spec), err)
+	}
+	return Endpoint{URL: url, Management: mgmt}, nil
 }
 
 // Load implements assert.Kind.

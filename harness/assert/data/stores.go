@@ -2,10 +2,14 @@ package data
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,18 +59,32 @@ func (m *mongoReader) close() {
 	_ = m.client.Disconnect(ctx)
 }
 
-// rabbitReader reads queue depth with a passive declare, which every
-// RabbitMQ answers — the management plugin is not needed.
+// rabbitReader reads the ready messages of a queue with a passive declare,
+// which every RabbitMQ answers: the depth when the broker declares no
+// management API.
 type rabbitReader struct {
 	conn  *amqp.Connection
 	queue string
 }
 
-func openRabbit(url, queue string) (reader, error) {
-	if url == "" {
+// openRabbit reads the queue's depth through the management API when the
+// broker declares one (rabbitStats), else through AMQP (ready only).
+func openRabbit(ep Endpoint, queue string) (reader, error) {
+	if ep.URL == "" {
 		return nil, fmt.Errorf("no RabbitMQ endpoint for queue %s", queue)
 	}
-	conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(readTimeout), Heartbeat: 10 * time.Second})
+	if ep.Management != "" {
+		u, err := amqp.ParseURI(ep.URL)
+		if err != nil {
+			return nil, fmt.Errorf("rabbitmq endpoint: %w", err)
+		}
+		m, err := url.Parse(ep.Management)
+		if err != nil {
+			return nil, fmt.Errorf("rabbitmq management endpoint: %w", err)
+		}
+		return &rabbitStats{url: queueStatsURL(m, u.Vhost, queue), queue: queue}, nil
+	}
+	conn, err := amqp.DialConfig(ep.URL, amqp.Config{Dial: amqp.DefaultDial(readTimeout), Heartbeat: 10 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("connect rabbitmq: %w", err)
 	}
@@ -106,6 +124,81 @@ func (r *rabbitReader) read(ctx context.Context) (float64, error) {
 }
 
 func (r *rabbitReader) close() { _ = r.conn.Close() }
+
+// rabbitStats reads a queue's depth from the management API: ready plus
+// unacknowledged messages. A consumer that takes every message and never
+// acks leaves no ready message behind, so ready alone would show a stuck
+// queue as drained.
+//
+// The API serves the queue's last statistics event, not a live count. A
+// busy classic queue emits one every collect_statistics_interval (5 s by
+// default), but an idle one emits a last event, marked idle_since, when it
+// hibernates, and none after, so its figures are final exactly when
+// idle_since is set. Until then a reading is refused, not guessed. This
+// reader never touches the queue itself: a passive declare per read would
+// keep the queue awake and its figures stale.
+type rabbitStats struct {
+	url   *url.URL
+	queue string
+}
+
+func (r *rabbitStats) read(ctx context.Context) (float64, error) {
+	var q struct {
+		Type      string `json:"type"`
+		Ready     *int   `json:"messages_ready"`
+		Unacked   *int   `json:"messages_unacknowledged"`
+		IdleSince string `json:"idle_since"`
+	}
+	if err := getJSON(ctx, r.url, &q); err != nil {
+		return 0, fmt.Errorf("queue %s: %w", r.queue, err)
+	}
+	switch {
+	case q.Ready == nil || q.Unacked == nil:
+		return 0, fmt.Errorf("queue %s: the management API has no message counts for it yet", r.queue)
+	case (q.Type == "" || q.Type == "classic") && q.IdleSince == "":
+		return 0, fmt.Errorf("queue %s is still active (%d ready, %d unacknowledged when last reported): "+
+			"the management API's counts are final only once the queue is idle", r.queue, *q.Ready, *q.Unacked)
+	}
+	return float64(*q.Ready + *q.Unacked), nil
+}
+
+func (r *rabbitStats) close() {}
+
+// queueStatsURL is the management API's resource for one queue. The vhost
+// is one path segment even when it is "/" (as %2F), which url.JoinPath
+// would split.
+func queueStatsURL(api *url.URL, vhost, queue string) *url.URL {
+	u := *api
+	base := strings.TrimSuffix(api.EscapedPath(), "/")
+	u.RawPath = base + "/api/queues/" + url.PathEscape(vhost) + "/" + url.PathEscape(queue)
+	u.Path = strings.TrimSuffix(api.Path, "/") + "/api/queues/" + vhost + "/" + queue
+	return &u
+}
+
+// getJSON GETs u, with the credentials it carries as basic auth, and
+// decodes a 200 answer into v.
+func getJSON(ctx context.Context, u *url.URL, v any) error {
+	plain := *u
+	plain.User = nil
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, plain.String(), nil)
+	if err != nil {
+		return err
+	}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		req.SetBasicAuth(u.User.Username(), pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+		return fmt.Errorf("GET %s: %s: %s", plain.String(), resp.Status, strings.TrimSpace(string(body)))
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
 
 type pgReader struct {
 	conn *pgx.Conn

@@ -15,10 +15,11 @@ import (
 // servicesEnv is an assert.Env that only lists services.
 type servicesEnv []environment.ServiceInfo
 
-func (s servicesEnv) Endpoint(topology.Kind, string) (string, error) { return "", nil }
-func (s servicesEnv) Services() []environment.ServiceInfo            { return s }
-func (s servicesEnv) UnderTest() []string                            { return nil }
-func (s servicesEnv) Fresh() bool                                    { return true }
+func (s servicesEnv) Endpoint(topology.Kind, string) (string, error)   { return "", nil }
+func (s servicesEnv) Services() []environment.ServiceInfo              { return s }
+func (s servicesEnv) UnderTest() []string                              { return nil }
+func (s servicesEnv) Fresh() bool                                      { return true }
+func (s servicesEnv) Management(topology.Kind, string) (string, error) { return "", nil }
 
 // Lines that never reached their file must fail the run, naming the
 // service, rather than let "no service logs an error" pass on silence.

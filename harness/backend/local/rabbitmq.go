@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -82,9 +81,7 @@ func (e *env) rabbitFiles(s *service, dir string, amqpPort int) error {
 	if err != nil {
 		return err
 	}
-	cenv := map[string]string{}
-	maps.Copy(cenv, s.spec.Environment)
-	maps.Copy(cenv, e.over[s.spec.Name])
+	cenv := e.declaredEnv(s.spec)
 	conf := []string{
 		"listeners.tcp.default = 127.0.0.1:" + strconv.Itoa(amqpPort),
 		// The image lets guest in from anywhere; so do we, on loopback.

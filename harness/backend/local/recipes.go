@@ -76,13 +76,20 @@ func baseEnv() []string {
 	return out
 }
 
+// declaredEnv is the service's compose environment with the scenario's
+// overrides, as written.
+func (e *env) declaredEnv(s *topology.Service) map[string]string {
+	m := map[string]string{}
+	maps.Copy(m, s.Environment)
+	maps.Copy(m, e.over[s.Name])
+	return m
+}
+
 // serviceEnv is compose environment + scenario overrides, with listen vars
 // moved to the service's loopback ports and references to other services
 // rewritten to their addresses.
 func (e *env) serviceEnv(s *topology.Service) []string {
-	m := map[string]string{}
-	maps.Copy(m, s.Environment)
-	maps.Copy(m, e.over[s.Name])
+	m := e.declaredEnv(s)
 	res := e.consumerResolver(s.Name)
 	for k, v := range m {
 		if _, ok := s.Meshproof.Listen[k]; !ok {
@@ -385,9 +392,7 @@ func (e *env) postgresPlan(ctx context.Context, s *service, dir string) (*plan, 
 	if err != nil {
 		return nil, err
 	}
-	cenv := map[string]string{}
-	maps.Copy(cenv, s.spec.Environment)
-	maps.Copy(cenv, e.over[s.spec.Name])
+	cenv := e.declaredEnv(s.spec)
 	pgUser := envOr(cenv, "POSTGRES_USER", "postgres")
 	password := envOr(cenv, "POSTGRES_PASSWORD", "postgres")
 	db := envOr(cenv, "POSTGRES_DB", pgUser)
