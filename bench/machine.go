@@ -21,6 +21,8 @@ type Machine struct {
 	// LoadAvg is /proc/loadavg's first three fields at the start: a shared
 	// host's neighbours show up here.
 	LoadAvg string `json:"load_avg"`
+	// OpenFiles is the descriptor limit the tools and the target ran with.
+	OpenFiles uint64 `json:"open_files,omitempty"`
 }
 
 // DescribeMachine reads the CPU model, memory and load from /proc (Linux);

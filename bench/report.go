@@ -276,6 +276,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "| OS | %s |\n", mdEscape(m.OS))
 	fmt.Fprintf(&b, "| Go | %s |\n", m.GoVersion)
 	fmt.Fprintf(&b, "| load average at start | %s |\n", m.LoadAvg)
+	if m.OpenFiles > 0 {
+		fmt.Fprintf(&b, "| open files per process | %d |\n", m.OpenFiles)
+	}
 	fmt.Fprintf(&b, "| run took | %s |\n", r.Took.Round(time.Second))
 	if len(r.Tools) > 0 {
 		names := make([]string, 0, len(r.Tools))

@@ -86,7 +86,12 @@ func cmdRun(args []string) error {
 	if err := os.MkdirAll(filepath.Join(r.outDir, "out"), 0o755); err != nil {
 		return fmt.Errorf("out dir: %w", err)
 	}
-	r.logf("bench: %d cores, %s, load average %s", r.rep.Machine.Cores, r.rep.Machine.CPUModel, r.rep.Machine.LoadAvg)
+	files, err := raiseOpenFiles()
+	if err != nil {
+		return fmt.Errorf("open files limit: %w", err)
+	}
+	r.rep.Machine.OpenFiles = files
+	r.logf("bench: %d cores, %s, load average %s, %d open files per process", r.rep.Machine.Cores, r.rep.Machine.CPUModel, r.rep.Machine.LoadAvg, files)
 	if needsPrepare(want) {
 		r.prepare(ctx, want[itemStartupDocker])
 	}
