@@ -125,6 +125,22 @@ bench-fixture: build ## regenerate bench/testdata/fanout-traces.json.gz from a r
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bench ./bench/cmd/bench
 	./bin/bench fixture -in "$$(ls -d $(FIXTURE_RUN)/fanout-load/*/ | tail -n 1)traces.json"
 
+# A shipped scenario that passes once may still be flaky. `make soak` runs
+# every one of them RUNS times in a row and stops at the first red run,
+# with its log; each run's output goes to $(SOAK_DIR).
+RUNS     ?= 5
+SOAK_DIR ?= artifacts/soak
+.PHONY: soak
+soak: deps build ## run every shipped scenario RUNS times in a row (default 5; BACKEND=...); stops at the first red run
+	@mkdir -p $(SOAK_DIR); began=$$(date +%s); \
+	for n in $$(seq 1 $(RUNS)); do for f in scenarios/*.yaml; do \
+	  name=$$(basename $$f .yaml); log=$(SOAK_DIR)/$$name-$$n.log; t0=$$(date +%s); \
+	  if ./bin/meshproof run $$f --backend $(BACKEND) --out $(SOAK_DIR)/runs > $$log 2>&1; then \
+	    echo "run $$n/$(RUNS) $$name: pass ($$(( $$(date +%s) - t0 )) s)"; \
+	  else rc=$$?; echo "run $$n/$(RUNS) $$name: exit $$rc ($$(( $$(date +%s) - t0 )) s); last lines of $$log:"; tail -n 40 $$log; exit 1; fi; \
+	done; done; \
+	echo "soak: every shipped scenario passed $(RUNS) runs in a row on $(BACKEND) ($$(( $$(date +%s) - began )) s)"
+
 # ---- test ------------------------------------------------------------------
 UNIT_PACKAGES = $$($(GO) list ./... | grep -v /e2e)
 .PHONY: test unit e2e vet defects
