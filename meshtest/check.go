@@ -176,7 +176,7 @@ func (e *Env) storeOf(kind topology.Kind, service string) (data.Endpoint, error)
 	if err != nil {
 		return data.Endpoint{}, err
 	}
-	return data.Endpoint{URL: ep, Management: environment.Management(e.up.Topology, name, e.up.Resolve)}, nil
+	return data.Endpoint{URL: ep, Management: environment.Management(e.up.Environment, e.up.Topology, name)}, nil
 }
 
 // dataWithin is how long CheckData waits for a value to settle, never

@@ -7,6 +7,8 @@ package environment
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/meshproof/meshproof/harness/topology"
@@ -127,14 +129,27 @@ func Endpoint(topo *topology.Topology, service string, resolve func(string) stri
 	return resolve(s.Meshproof.Endpoint), nil
 }
 
-// Management resolves a service's declared x-meshproof.management with
-// resolve, like Endpoint; "" when the service declares none.
-func Management(topo *topology.Topology, service string, resolve func(string) string) string {
+// Management resolves a service's declared x-meshproof.management to the
+// run's address, like Endpoint; "" when the service declares none or env
+// has no address for its port (an external environment that maps only the
+// client port): the caller then does without it.
+func Management(env Environment, topo *topology.Topology, service string) string {
 	s, ok := topo.Services[service]
 	if !ok || s.Meshproof.Management == "" {
 		return ""
 	}
-	return resolve(s.Meshproof.Management)
+	u, err := url.Parse(s.Meshproof.Management)
+	if err != nil {
+		return ""
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return ""
+	}
+	if _, err := env.Address(u.Hostname(), port); err != nil {
+		return ""
+	}
+	return env.Resolve(s.Meshproof.Management)
 }
 
 // ServiceInfo is what the report shows of a service.

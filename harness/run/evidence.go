@@ -83,7 +83,7 @@ func (a *assertEnv) Management(kind topology.Kind, service string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	return environment.Management(a.p.Topology, name, a.env.Resolve), nil
+	return environment.Management(a.env, a.p.Topology, name), nil
 }
 
 func (a *assertEnv) Services() []environment.ServiceInfo { return a.env.Services() }

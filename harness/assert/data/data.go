@@ -41,6 +41,8 @@ type Reading struct {
 	Values []float64 `json:"values,omitempty"`
 	// Error is the last read's error, when it failed.
 	Error string `json:"error,omitempty"`
+	// Quiet is how long the value had to stay unchanged to settle.
+	Quiet time.Duration `json:"quiet_ns,omitempty"`
 	// Counted says what a queue depth counts: ready messages plus
 	// unacknowledged ones, or ready ones only when the broker declares no
 	// management API. Empty for other stores.
@@ -70,6 +72,13 @@ const PollInterval = 250 * time.Millisecond
 // Quiet is how long a value must stay unchanged to count as settled: long
 // enough for several reads, and for a consumer's next prefetch to land.
 const Quiet = 2 * time.Second
+
+// StatsQuiet is the quiet window of a queue depth read from RabbitMQ's
+// management API. The API serves a queue's last statistics event, and a
+// queue that wakes after going idle sends its next one only a statistics
+// interval later (5 s by default), still reporting its old figures
+// meanwhile: the window must outlast that interval.
+const StatsQuiet = 6 * time.Second
 
 // DefaultWithin bounds the wait to settle when an assertion sets none.
 const DefaultWithin = 15 * time.Second
@@ -191,7 +200,8 @@ func within(spec scenario.DataAssertion) time.Duration {
 // store restarting during a fault scenario is normal — and resets the quiet
 // window, since nothing is known of the value meanwhile.
 func Collect(ctx context.Context, ep Endpoint, spec scenario.DataAssertion, limit time.Duration) (r Reading) {
-	r = Reading{Kind: Store(spec), Target: target(spec), Counted: counted(spec, ep)}
+	r = Reading{Kind: Store(spec), Target: target(spec), Counted: counted(spec, ep), Quiet: quietFor(spec, ep)}
+	limit = max(limit, r.Quiet)
 	began := time.Now()
 	defer func() { r.Elapsed = time.Since(began) }()
 	deadline := began.Add(limit)
@@ -219,7 +229,7 @@ func Collect(ctx context.Context, ep Endpoint, spec scenario.DataAssertion, limi
 		if err == nil {
 			r.Reads++
 		}
-		if !since.IsZero() && now.Sub(since) >= Quiet {
+		if !since.IsZero() && now.Sub(since) >= r.Quiet {
 			r.Settled, r.SettledAfter = true, since.Sub(began)
 			return r
 		}
@@ -235,13 +245,30 @@ func Collect(ctx context.Context, ep Endpoint, spec scenario.DataAssertion, limi
 	}
 }
 
+// quietFor is the quiet window of spec read at ep.
+func quietFor(spec scenario.DataAssertion, ep Endpoint) time.Duration {
+	if Store(spec) == "rabbitmq" && ep.Management != "" {
+		return StatsQuiet
+	}
+	return Quiet
+}
+
+// quiet is the reading's quiet window (Quiet in readings saved before it
+// was recorded).
+func (r Reading) quiet() time.Duration {
+	if r.Quiet > 0 {
+		return r.Quiet
+	}
+	return Quiet
+}
+
 // counted is Reading.Counted for spec read at ep.
 func counted(spec scenario.DataAssertion, ep Endpoint) string {
 	switch {
 	case Store(spec) != "rabbitmq":
 		return ""
 	case ep.Management == "":
-		return "ready messages only: the broker declares no x-meshproof.management, so messages delivered but not acknowledged are not counted"
+		return "ready messages only: no management API of the broker is declared (x-meshproof.management) or reachable, so messages delivered but not acknowledged are not counted"
 	}
 	return "ready + unacknowledged messages"
 }
@@ -294,7 +321,7 @@ func Judge(spec scenario.DataAssertion, r Reading, vars expect.Vars) verdict.Res
 	if !r.Settled {
 		res.Measured = fmt.Sprintf("%s (%d reads, still changing)", e.Format(r.Value), r.Reads)
 		return fail(verdict.Fail, "%s %s did not stay unchanged for %s within %s; values seen: %s%s",
-			r.Kind, r.Target, Quiet, within(spec), formatValues(r.Values, e), lastError(r))
+			r.Kind, r.Target, r.quiet(), max(within(spec), r.quiet()), formatValues(r.Values, e), lastError(r))
 	}
 	ok, err := e.Check(r.Judged(), vars)
 	switch {

@@ -139,7 +139,7 @@ func (k *Kind) Collect(ctx context.Context, env assert.Env, w assert.Window) err
 		jobs[kk] = &job{spec: spec, endpoint: ep, limit: within(spec)}
 		order = append(order, kk)
 	}
-	fmt.Fprintf(w.Out, "▶ drain: %d stores, each until unchanged for %s\n", len(order), Quiet)
+	fmt.Fprintf(w.Out, "▶ drain: %d stores, each until unchanged for %s (%s for a queue read from a management API)\n", len(order), Quiet, StatsQuiet)
 	k.readings = make([]Reading, len(order))
 	var wg sync.WaitGroup
 	for i, kk := range order {

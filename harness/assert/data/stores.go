@@ -3,6 +3,7 @@ package data
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -74,13 +75,15 @@ func openRabbit(ep Endpoint, queue string) (reader, error) {
 		return nil, fmt.Errorf("no RabbitMQ endpoint for queue %s", queue)
 	}
 	if ep.Management != "" {
+		// Neither parse error is wrapped: both quote the URL, password
+		// and all, into the report.
 		u, err := amqp.ParseURI(ep.URL)
 		if err != nil {
-			return nil, fmt.Errorf("rabbitmq endpoint: %w", err)
+			return nil, errors.New("the rabbitmq endpoint is not an AMQP URL")
 		}
 		m, err := url.Parse(ep.Management)
 		if err != nil {
-			return nil, fmt.Errorf("rabbitmq management endpoint: %w", err)
+			return nil, errors.New("the rabbitmq management endpoint is not a URL")
 		}
 		return &rabbitStats{url: queueStatsURL(m, u.Vhost, queue), queue: queue}, nil
 	}
@@ -132,11 +135,13 @@ func (r *rabbitReader) close() { _ = r.conn.Close() }
 //
 // The API serves the queue's last statistics event, not a live count. A
 // busy classic queue emits one every collect_statistics_interval (5 s by
-// default), but an idle one emits a last event, marked idle_since, when it
-// hibernates, and none after, so its figures are final exactly when
-// idle_since is set. Until then a reading is refused, not guessed. This
-// reader never touches the queue itself: a passive declare per read would
-// keep the queue awake and its figures stale.
+// default) and a last one, marked idle_since, when it goes idle and
+// hibernates; only that one describes a queue at rest, so until idle_since
+// shows a classic queue's reading is refused, not guessed. A queue woken
+// again keeps showing its idle figures until its next event, one interval
+// later: Collect's quiet window for these readings (StatsQuiet) outlasts
+// it. This reader never touches the queue itself: a passive declare per
+// read would keep the queue awake.
 type rabbitStats struct {
 	url   *url.URL
 	queue string
@@ -169,6 +174,7 @@ func (r *rabbitStats) close() {}
 // would split.
 func queueStatsURL(api *url.URL, vhost, queue string) *url.URL {
 	u := *api
+	u.RawQuery, u.Fragment = "", ""
 	base := strings.TrimSuffix(api.EscapedPath(), "/")
 	u.RawPath = base + "/api/queues/" + url.PathEscape(vhost) + "/" + url.PathEscape(queue)
 	u.Path = strings.TrimSuffix(api.Path, "/") + "/api/queues/" + vhost + "/" + queue
@@ -188,17 +194,27 @@ func getJSON(ctx context.Context, u *url.URL, v any) error {
 		pass, _ := u.User.Password()
 		req.SetBasicAuth(u.User.Username(), pass)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := statsClient.Do(req)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16)) // lets the connection be reused
+		_ = resp.Body.Close()
+	}()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
 		return fmt.Errorf("GET %s: %s: %s", plain.String(), resp.Status, strings.TrimSpace(string(body)))
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("decode %s: %w", plain.String(), err)
+	}
+	return nil
 }
+
+// statsClient never goes through a proxy: stores are reached on the run's
+// own addresses. Each read's context bounds it.
+var statsClient = &http.Client{Transport: &http.Transport{Proxy: nil}}
 
 type pgReader struct {
 	conn *pgx.Conn
